@@ -1,0 +1,86 @@
+package deploy
+
+import "fmt"
+
+// Playbooks in a bundle, one per operation.
+const (
+	PlaybookDeploy      = "deploy.yml"
+	PlaybookClean       = "clean.yml"
+	PlaybookPull        = "pull.yml"
+	PlaybookRestart     = "restart.yml"
+	PlaybookBackup      = "backup.yml"
+	PlaybookReconfigure = "reconfigure.yml"
+)
+
+// Plan returns the ordered steps of run r on deployment d. A step targets
+// every host of its role at once. On an all-in-one deployment every
+// operation is a single step "all". On a 3-tier deployment:
+//
+//	deploy, add-instance   db, eden, webserver
+//	clean                  db (recreate the database), eden (prepopulate, restart)
+//	pull, restart,
+//	reconfigure            eden
+//	backup                 db
+//	scale-out (eden)       eden-new (the new host), webserver (upstreams)
+//	scale-out (webserver)  webserver-new (the new host)
+//	scale-in  (eden)       webserver (upstreams without the host)
+//	scale-in  (other)      no steps
+func Plan(d *Deployment, r *Run) ([]Step, error) {
+	playbook := map[RunKind]string{
+		RunDeploy: PlaybookDeploy, RunAddInstance: PlaybookDeploy, RunClean: PlaybookClean,
+		RunPull: PlaybookPull, RunRestart: PlaybookRestart, RunBackup: PlaybookBackup,
+		RunReconfigure: PlaybookReconfigure, RunScaleOut: PlaybookDeploy, RunScaleIn: PlaybookDeploy,
+	}[r.Kind]
+	if playbook == "" {
+		return nil, Invalid("kind", "unknown run kind %q", r.Kind)
+	}
+	if d.AllInOne() {
+		if r.Kind == RunScaleOut || r.Kind == RunScaleIn {
+			return nil, Invalid("kind", "an all-in-one deployment cannot scale")
+		}
+		return []Step{newStep("all", RoleAll, d.Servers[0].Host, playbook)}, nil
+	}
+	tier := func(role Role) Step {
+		s := newStep(string(role), role, "", playbook)
+		s.Hosts = d.HostsOf(role)
+		return s
+	}
+	switch r.Kind {
+	case RunDeploy, RunAddInstance:
+		return []Step{tier(RoleDB), tier(RoleEden), tier(RoleWebServer)}, nil
+	case RunClean:
+		return []Step{tier(RoleDB), tier(RoleEden)}, nil
+	case RunPull, RunRestart, RunReconfigure:
+		return []Step{tier(RoleEden)}, nil
+	case RunBackup:
+		return []Step{tier(RoleDB)}, nil
+	case RunScaleOut:
+		s := d.Server(r.Host)
+		if s == nil {
+			return nil, NotFound("server %s not found in the deployment", r.Host)
+		}
+		switch s.Role {
+		case RoleEden:
+			return []Step{newStep("eden-new", RoleEden, s.Host, playbook), tier(RoleWebServer)}, nil
+		case RoleWebServer:
+			return []Step{newStep("webserver-new", RoleWebServer, s.Host, playbook)}, nil
+		}
+		return nil, Invalid("role", "only eden and webserver servers can scale out, not %s", s.Role)
+	case RunScaleIn:
+		// The leaving server is already gone from d.Servers: web servers
+		// rewrite their upstreams when an eden host leaves.
+		if r.HostRole == RoleEden && len(d.HostsOf(RoleWebServer)) > 0 {
+			return []Step{tier(RoleWebServer)}, nil
+		}
+		return nil, nil
+	}
+	return nil, fmt.Errorf("deploy: plan: unhandled run kind %q", r.Kind)
+}
+
+func newStep(name string, role Role, host, playbook string) Step {
+	s := Step{Name: name, Role: role, Playbook: playbook, Status: StepPending}
+	if host != "" {
+		s.Hosts = []string{host}
+	}
+	return s
+}

@@ -1,0 +1,255 @@
+package deploy
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Spec is what a user asks for when creating a deployment. Zero fields take
+// the documented defaults.
+type Spec struct {
+	Name        string       `json:"name" yaml:"name"`
+	Eden        Repo         `json:"eden" yaml:"eden"`     // default DefaultEdenRepo
+	Web2py      Repo         `json:"web2py" yaml:"web2py"` // default DefaultWeb2pyRepo
+	Template    string       `json:"template" yaml:"template"`
+	Prepopulate []string     `json:"prepopulate" yaml:"prepopulate"`
+	Country     string       `json:"country" yaml:"country"`
+	AdminEmail  string       `json:"admin_email" yaml:"admin_email"`
+	SenderEmail string       `json:"sender_email" yaml:"sender_email"` // default AdminEmail
+	WebServer   string       `json:"web_server" yaml:"web_server"`     // only "nginx"
+	Database    string       `json:"database" yaml:"database"`         // only "postgresql"
+	Target      Target       `json:"target" yaml:"target"`             // default ssh
+	SSHUser     string       `json:"ssh_user" yaml:"ssh_user"`         // default root (ssh target)
+	Servers     []ServerSpec `json:"servers" yaml:"servers"`
+	Instance    InstanceSpec `json:"instance" yaml:"instance"`
+}
+
+// ServerSpec is a server as the user declares it.
+type ServerSpec struct {
+	Host       string `json:"host" yaml:"host"`
+	Role       Role   `json:"role" yaml:"role"`
+	InstanceID string `json:"instance_id,omitempty" yaml:"instance_id,omitempty"`
+}
+
+// InstanceSpec is an instance as the user asks for it.
+type InstanceSpec struct {
+	Type     InstanceType `json:"type" yaml:"type"`
+	URL      string       `json:"url,omitempty" yaml:"url,omitempty"`           // default http://<first web server>[:port]
+	Settings Settings     `json:"settings,omitempty" yaml:"settings,omitempty"` // on top of the derived ones
+}
+
+// Defaults for a Spec.
+const (
+	DefaultTemplate  = "default"
+	DefaultWebServer = "nginx"
+	DefaultDatabase  = "postgresql"
+	DefaultSSHUser   = "root"
+)
+
+// DefaultPrepopulate is what a deployment prepopulates when the spec names
+// nothing.
+var DefaultPrepopulate = []string{"default", "default/users"}
+
+// NewDeployment validates spec and returns the deployment it describes,
+// owned by owner, with id and its first instance (status pending). Every
+// problem in spec is reported, joined; each is an *Error of kind Invalid.
+func NewDeployment(spec Spec, id, owner string, now time.Time) (*Deployment, error) {
+	d := &Deployment{
+		ID: id, Name: spec.Name, Owner: owner,
+		Eden: spec.Eden, Web2py: spec.Web2py,
+		Template: spec.Template, Prepopulate: slices.Clone(spec.Prepopulate), Country: spec.Country,
+		AdminEmail: spec.AdminEmail, SenderEmail: spec.SenderEmail,
+		WebServer: spec.WebServer, Database: spec.Database,
+		Target: spec.Target, SSHUser: spec.SSHUser,
+		Version: 0, CreatedAt: now, UpdatedAt: now,
+	}
+	if d.Eden == (Repo{}) {
+		d.Eden = DefaultEdenRepo
+	} else if d.Eden.Branch == "" {
+		d.Eden.Branch = DefaultEdenRepo.Branch
+	}
+	if d.Web2py == (Repo{}) {
+		d.Web2py = DefaultWeb2pyRepo
+	} else if d.Web2py.Branch == "" {
+		d.Web2py.Branch = DefaultWeb2pyRepo.Branch
+	}
+	if d.Template == "" {
+		d.Template = DefaultTemplate
+	}
+	if d.Prepopulate == nil {
+		d.Prepopulate = slices.Clone(DefaultPrepopulate)
+	}
+	if d.SenderEmail == "" {
+		d.SenderEmail = d.AdminEmail
+	}
+	if d.WebServer == "" {
+		d.WebServer = DefaultWebServer
+	}
+	if d.Database == "" {
+		d.Database = DefaultDatabase
+	}
+	if d.Target == "" {
+		d.Target = TargetSSH
+	}
+	if d.Target == TargetSSH && d.SSHUser == "" {
+		d.SSHUser = DefaultSSHUser
+	}
+	for _, s := range spec.Servers {
+		d.Servers = append(d.Servers, Server{Host: s.Host, Role: s.Role, InstanceID: s.InstanceID, Origin: OriginDeclared, AddedAt: now})
+	}
+
+	var errs []error
+	add := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if id == "" {
+		add(Invalid("id", "is required"))
+	}
+	if owner == "" {
+		add(Invalid("owner", "is required"))
+	}
+	add(ValidateName("name", d.Name))
+	add(ValidateRepo("eden", d.Eden))
+	add(ValidateRepo("web2py", d.Web2py))
+	if !templatePattern.MatchString(d.Template) || len(d.Template) > 100 {
+		add(Invalid("template", "%q is not an Eden template name (such as default or SSF)", d.Template))
+	}
+	if len(d.Prepopulate) > 20 {
+		add(Invalid("prepopulate", "at most 20 entries"))
+	}
+	for i, p := range d.Prepopulate {
+		if !prepopPattern.MatchString(p) || len(p) > 100 || containsDotDot(p) {
+			add(Invalid(fmt.Sprintf("prepopulate[%d]", i), "%q is not a prepopulate option (such as default/users)", p))
+		}
+	}
+	if d.Country != "" && !countryPattern.MatchString(d.Country) {
+		add(Invalid("country", "%q is not an ISO 3166 two-letter country code such as NZ", d.Country))
+	}
+	add(ValidateEmail("admin_email", d.AdminEmail))
+	if d.SenderEmail != "" {
+		add(ValidateEmail("sender_email", d.SenderEmail))
+	}
+	if d.WebServer != DefaultWebServer {
+		add(Invalid("web_server", "only nginx is supported, not %q", d.WebServer))
+	}
+	if d.Database != DefaultDatabase {
+		add(Invalid("database", "only postgresql is supported, not %q", d.Database))
+	}
+	switch d.Target {
+	case TargetSSH:
+		if !sshUserPattern.MatchString(d.SSHUser) {
+			add(Invalid("ssh_user", "%q is not a user name", d.SSHUser))
+		}
+	case TargetSSM:
+		if d.SSHUser != "" {
+			add(Invalid("ssh_user", "is only for target ssh"))
+		}
+		for i, s := range d.Servers {
+			if s.InstanceID == "" {
+				add(Invalid(fmt.Sprintf("servers[%d].instance_id", i), "is required for target ssm"))
+			}
+		}
+	default:
+		add(Invalid("target", "unknown target %q: use ssh or ssm", d.Target))
+	}
+	add(ValidateServers(d.Servers))
+	if spec.Instance.Type != InstanceProd && spec.Instance.Type != InstanceDemo {
+		add(Invalid("instance.type", "the first instance must be prod or demo, not %q", spec.Instance.Type))
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	inst, err := d.NewInstance(spec.Instance, now)
+	if err != nil {
+		return nil, err
+	}
+	d.Instances = []Instance{inst}
+	return d, nil
+}
+
+func containsDotDot(s string) bool {
+	for i := 0; i+1 < len(s); i++ {
+		if s[i] == '.' && s[i+1] == '.' {
+			return true
+		}
+	}
+	return false
+}
+
+// NewInstance validates spec against d and returns the instance (status
+// pending) with its settings: those derived from the deployment
+// (base.public_url, base.template, base.prepopulate, mail.sender,
+// mail.approver, gis.countries) overlaid with spec.Settings. It does not
+// add the instance to d.
+func (d *Deployment) NewInstance(spec InstanceSpec, now time.Time) (Instance, error) {
+	field := "instance"
+	if !spec.Type.Valid() {
+		return Instance{}, Invalid(field+".type", "unknown instance type %q: use prod, demo, test or setup", spec.Type)
+	}
+	if d.Instance(spec.Type) != nil {
+		return Instance{}, Conflict(field+".type", "the deployment already has a %s instance", spec.Type)
+	}
+	url := spec.URL
+	if url == "" {
+		web := d.HostsFor(RoleWebServer)
+		if len(web) == 0 {
+			return Instance{}, Invalid(field+".url", "is required: the deployment has no web server to derive it from")
+		}
+		url = defaultURL(web[0], spec.Type.DefaultHTTPPort(len(d.Instances) == 0))
+	}
+	if err := ValidateInstanceURL(field+".url", url); err != nil {
+		return Instance{}, err
+	}
+	host, port, _ := InstanceEndpoint(url)
+	for _, other := range d.Instances {
+		oh, op, _ := InstanceEndpoint(other.URL)
+		if oh == host && op == port {
+			return Instance{}, Conflict(field+".url", "%s is already served by the %s instance", url, other.Type)
+		}
+	}
+	settings := Settings{
+		"base.public_url":  url,
+		"base.template":    d.Template,
+		"base.prepopulate": slices.Clone(d.Prepopulate),
+		"mail.sender":      d.SenderEmail,
+		"mail.approver":    d.AdminEmail,
+	}
+	if d.Country != "" {
+		settings["gis.countries"] = []string{d.Country}
+	}
+	for k, v := range spec.Settings {
+		settings[k] = v
+	}
+	norm, err := settings.Normalize()
+	if err != nil {
+		return Instance{}, err
+	}
+	return Instance{
+		Type: spec.Type, URL: url, Status: InstancePending,
+		Settings: norm, SettingsVersion: 1, CreatedAt: now, UpdatedAt: now,
+	}, nil
+}
+
+func defaultURL(host string, port int) string {
+	h := host
+	if a := ipv6Literal(host); a {
+		h = "[" + host + "]"
+	}
+	if port == 80 {
+		return "http://" + h
+	}
+	return fmt.Sprintf("http://%s:%d", h, port)
+}
+
+func ipv6Literal(h string) bool {
+	for i := 0; i < len(h); i++ {
+		if h[i] == ':' {
+			return true
+		}
+	}
+	return false
+}
