@@ -1,0 +1,185 @@
+package asl
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// BoltJournal keeps the journal in a bbolt file, in buckets whose names
+// start with a prefix, so one *bolt.DB can serve the whole server.
+//
+// Layout: <prefix>executions: id → ExecutionRecord; <prefix>definitions:
+// id → definition; <prefix>branches: id NUL branch → BranchRecord;
+// <prefix>events: one sub-bucket per id, 8-byte big-endian event ID → Event.
+type BoltJournal struct {
+	db     *bolt.DB
+	own    bool
+	execs  []byte
+	defs   []byte
+	brs    []byte
+	events []byte
+}
+
+// OpenBoltJournal opens (creating it if needed, mode 0600) a bbolt file
+// that only the journal uses. Close closes the file.
+func OpenBoltJournal(path string) (*BoltJournal, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("asl: open journal %s: %w", path, err)
+	}
+	j, err := NewBoltJournal(db, "asl.")
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	j.own = true
+	return j, nil
+}
+
+// NewBoltJournal uses an open database, creating buckets named prefix+...
+// Close leaves db open: its owner closes it.
+func NewBoltJournal(db *bolt.DB, prefix string) (*BoltJournal, error) {
+	j := &BoltJournal{
+		db:     db,
+		execs:  []byte(prefix + "executions"),
+		defs:   []byte(prefix + "definitions"),
+		brs:    []byte(prefix + "branches"),
+		events: []byte(prefix + "events"),
+	}
+	err := db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{j.execs, j.defs, j.brs, j.events} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("asl: create journal buckets: %w", err)
+	}
+	return j, nil
+}
+
+// Close closes the file if OpenBoltJournal opened it.
+func (j *BoltJournal) Close() error {
+	if j.own {
+		return j.db.Close()
+	}
+	return nil
+}
+
+func branchKey(execID, branchID string) []byte {
+	return []byte(execID + "\x00" + branchID)
+}
+
+// Commit implements Journal.
+func (j *BoltJournal) Commit(c Commit) error {
+	id := c.Execution.ID
+	err := j.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(j.execs).Put([]byte(id), mustJSON(c.Execution)); err != nil {
+			return err
+		}
+		if c.Definition != nil {
+			if err := tx.Bucket(j.defs).Put([]byte(id), c.Definition); err != nil {
+				return err
+			}
+		}
+		brs := tx.Bucket(j.brs)
+		for _, b := range c.Branches {
+			if err := brs.Put(branchKey(id, b.ID), mustJSON(b)); err != nil {
+				return err
+			}
+		}
+		if len(c.Events) > 0 {
+			eb, err := tx.Bucket(j.events).CreateBucketIfNotExists([]byte(id))
+			if err != nil {
+				return err
+			}
+			for _, e := range c.Events {
+				var k [8]byte
+				binary.BigEndian.PutUint64(k[:], uint64(e.ID))
+				if err := eb.Put(k[:], mustJSON(e)); err != nil {
+					return err
+				}
+			}
+		}
+		if c.Finished {
+			if err := tx.Bucket(j.defs).Delete([]byte(id)); err != nil {
+				return err
+			}
+			prefix := branchKey(id, "")
+			cur := brs.Cursor()
+			for k, _ := cur.Seek(prefix); k != nil && hasPrefix(k, prefix); k, _ = cur.Next() {
+				if err := cur.Delete(); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("asl: journal commit %s: %w", id, err)
+	}
+	return nil
+}
+
+func hasPrefix(b, p []byte) bool { return len(b) >= len(p) && string(b[:len(p)]) == string(p) }
+
+// Load implements Journal.
+func (j *BoltJournal) Load() ([]Stored, error) {
+	var out []Stored
+	err := j.db.View(func(tx *bolt.Tx) error {
+		defs, brs := tx.Bucket(j.defs), tx.Bucket(j.brs)
+		return tx.Bucket(j.execs).ForEach(func(k, v []byte) error {
+			var s Stored
+			if err := json.Unmarshal(v, &s.Execution); err != nil {
+				return fmt.Errorf("execution %s: %w", k, err)
+			}
+			if d := defs.Get(k); d != nil {
+				s.Definition = append([]byte(nil), d...)
+			}
+			prefix := branchKey(string(k), "")
+			cur := brs.Cursor()
+			for bk, bv := cur.Seek(prefix); bk != nil && hasPrefix(bk, prefix); bk, bv = cur.Next() {
+				var br BranchRecord
+				if err := json.Unmarshal(bv, &br); err != nil {
+					return fmt.Errorf("execution %s branch %q: %w", k, bk[len(prefix):], err)
+				}
+				s.Branches = append(s.Branches, br)
+			}
+			out = append(out, s)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("asl: journal load: %w", err)
+	}
+	return out, nil
+}
+
+// Events implements Journal.
+func (j *BoltJournal) Events(id string) ([]Event, error) {
+	var out []Event
+	err := j.db.View(func(tx *bolt.Tx) error {
+		eb := tx.Bucket(j.events).Bucket([]byte(id))
+		if eb == nil {
+			return nil
+		}
+		return eb.ForEach(func(_, v []byte) error {
+			var e Event
+			if err := json.Unmarshal(v, &e); err != nil {
+				return err
+			}
+			out = append(out, e)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("asl: journal events %s: %w", id, err)
+	}
+	return out, nil
+}
