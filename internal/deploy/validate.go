@@ -52,7 +52,9 @@ func ValidateHost(field, h string) error {
 			return Invalid(field, "%q is neither an IP address nor a DNS name", h)
 		}
 	}
-	if _, err := strconv.Atoi(strings.ReplaceAll(name, ".", "")); err == nil {
+	// Every label numeric: not a name, and not an address netip accepts
+	// (checked by character, as a number may be too long for an int).
+	if strings.Trim(name, "0123456789.") == "" {
 		return Invalid(field, "%q is not a valid IPv4 address", h)
 	}
 	return nil
@@ -76,6 +78,9 @@ func ValidateRepo(field string, r Repo) error {
 		errs = append(errs, Invalid(field+".url", "needs a scheme of https, http, ssh, git or file"))
 	case u.Scheme != "file" && u.Host == "":
 		errs = append(errs, Invalid(field+".url", "needs a host"))
+	case u.Scheme != "file" && ValidateHost(field+".url", u.Hostname()) != nil:
+		// A host such as "-oProxyCommand=..." would reach ssh as an option.
+		errs = append(errs, Invalid(field+".url", "host %q is neither an IP address nor a DNS name", u.Hostname()))
 	case u.Scheme == "file" && !strings.HasPrefix(u.Path, "/"):
 		errs = append(errs, Invalid(field+".url", "a file URL needs an absolute path"))
 	case len(r.URL) > 1024:
@@ -99,6 +104,7 @@ func ValidateBranch(field, b string) error {
 		return Invalid(field, "must not start with '-'")
 	case strings.HasPrefix(b, "/") || strings.HasSuffix(b, "/") || strings.HasSuffix(b, ".") ||
 		strings.HasSuffix(b, ".lock") || strings.Contains(b, "..") || strings.Contains(b, "//") ||
+		strings.HasPrefix(b, ".") || strings.Contains(b, "/.") || strings.Contains(b, ".lock/") ||
 		strings.Contains(b, "@{") || b == "@":
 		return Invalid(field, "%q is not a valid git ref name", b)
 	case strings.IndexFunc(b, func(c rune) bool {
