@@ -115,6 +115,8 @@ func (d *Deployment) ReplaceSettings(t InstanceType, s Settings, readVersion int
 	if u, ok := norm["base.public_url"].(string); ok && u != inst.URL {
 		return 0, Invalid("settings.base.public_url", "must stay the instance URL %s", inst.URL)
 	}
+	// Leaving the key out must not remove it from 000_config.py either.
+	norm["base.public_url"] = inst.URL
 	inst.Settings = norm
 	inst.SettingsVersion++
 	inst.UpdatedAt = now

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -130,7 +131,8 @@ func NewDeployment(spec Spec, id, owner string, now time.Time) (*Deployment, err
 		add(Invalid("country", "%q is not an ISO 3166 two-letter country code such as NZ", d.Country))
 	}
 	add(ValidateEmail("admin_email", d.AdminEmail))
-	if d.SenderEmail != "" {
+	// A sender defaulted from admin_email is not a second problem.
+	if spec.SenderEmail != "" {
 		add(ValidateEmail("sender_email", d.SenderEmail))
 	}
 	if d.WebServer != DefaultWebServer {
@@ -159,6 +161,14 @@ func NewDeployment(spec Spec, id, owner string, now time.Time) (*Deployment, err
 	add(ValidateServers(d.Servers))
 	if spec.Instance.Type != InstanceProd && spec.Instance.Type != InstanceDemo {
 		add(Invalid("instance.type", "the first instance must be prod or demo, not %q", spec.Instance.Type))
+	}
+	// What NewInstance checks of the user's own input, so that it is
+	// reported together with every other problem.
+	if spec.Instance.URL != "" {
+		add(ValidateInstanceURL("instance.url", spec.Instance.URL))
+	}
+	if _, err := spec.Instance.Settings.Normalize(); err != nil {
+		add(err)
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -207,8 +217,15 @@ func (d *Deployment) NewInstance(spec InstanceSpec, now time.Time) (Instance, er
 	host, port, _ := InstanceEndpoint(url)
 	for _, other := range d.Instances {
 		oh, op, _ := InstanceEndpoint(other.URL)
-		if oh == host && op == port {
+		if sameHost(oh, host) && op == port {
 			return Instance{}, Conflict(field+".url", "%s is already served by the %s instance", url, other.Type)
+		}
+	}
+	// The instance URL is what nginx serves; a different public_url would
+	// also make every later ReplaceSettings fail.
+	if v, ok := spec.Settings["base.public_url"]; ok {
+		if u, isString := v.(string); !isString || u != url {
+			return Instance{}, Invalid("settings.base.public_url", "must be the instance URL %s (set instance.url instead)", url)
 		}
 	}
 	settings := Settings{
@@ -232,6 +249,12 @@ func (d *Deployment) NewInstance(spec InstanceSpec, now time.Time) (Instance, er
 		Type: spec.Type, URL: url, Status: InstancePending,
 		Settings: norm, SettingsVersion: 1, CreatedAt: now, UpdatedAt: now,
 	}, nil
+}
+
+// sameHost reports whether two host names are the same: DNS names are
+// case-insensitive and may end with a dot.
+func sameHost(a, b string) bool {
+	return strings.EqualFold(strings.TrimSuffix(a, "."), strings.TrimSuffix(b, "."))
 }
 
 func defaultURL(host string, port int) string {
