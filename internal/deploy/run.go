@@ -167,10 +167,13 @@ type Run struct {
 	HostRole Role `json:"host_role,omitempty"`
 	// DryRun runs Ansible in check mode with diff: it reports what would
 	// change and changes nothing.
-	DryRun bool      `json:"dry_run,omitempty"`
-	Status RunStatus `json:"status"`
-	Steps  []Step    `json:"steps"`
-	Error  string    `json:"error,omitempty"`
+	DryRun bool `json:"dry_run,omitempty"`
+	// Settings, on a reconfigure run, are the settings it applies (for a
+	// dry run, the proposed ones, which the deployment does not keep).
+	Settings Settings  `json:"settings,omitempty"`
+	Status   RunStatus `json:"status"`
+	Steps    []Step    `json:"steps"`
+	Error    string    `json:"error,omitempty"`
 	// Requester is the user who asked for the run (or "autoscaling").
 	Requester string `json:"requester,omitempty"`
 	// ExecutionID is the workflow execution that carries the run.

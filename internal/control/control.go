@@ -1,0 +1,519 @@
+// Package control holds Eden Deploy's use cases: create and delete
+// deployments, add instances, start management tasks, edit settings, list,
+// inspect and cancel runs. It enforces who may see what (a user sees only
+// their own deployments, an admin sees all; another user's deployment is
+// NotFound), keeps every change whole (a run that cannot start is recorded
+// as failed, never left queued), and starts each run as an execution of the
+// run state machine.
+//
+// The HTTP API (internal/httpapi) and the autoscaling lifecycle handler
+// call it; it knows nothing of HTTP or AWS.
+package control
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/edendeploy/edendeploy/internal/deploy"
+	"github.com/edendeploy/edendeploy/internal/workflow"
+)
+
+// Caller is who asks: the user's ID and whether they are an admin.
+type Caller struct {
+	User  string
+	Admin bool
+}
+
+// Config holds the service's dependencies.
+type Config struct {
+	Store    deploy.Store
+	Secrets  deploy.Secrets
+	Blobs    deploy.Blobs
+	Workflow workflow.Engine
+	Runner   deploy.Runner // to cancel a running step
+	// Machine is the logical name of the run state machine.
+	Machine string
+	Now     func() time.Time
+	Log     *slog.Logger
+}
+
+// Service runs the use cases.
+type Service struct{ cfg Config }
+
+// New returns a Service for cfg.
+func New(cfg Config) (*Service, error) {
+	switch {
+	case cfg.Store == nil:
+		return nil, errors.New("control: a store is required")
+	case cfg.Secrets == nil:
+		return nil, errors.New("control: a secret store is required")
+	case cfg.Workflow == nil:
+		return nil, errors.New("control: a workflow engine is required")
+	case cfg.Machine == "":
+		return nil, errors.New("control: the run state machine's name is required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	return &Service{cfg: cfg}, nil
+}
+
+// CreateRequest is a request to create a deployment.
+type CreateRequest struct {
+	Spec deploy.Spec
+	// SSHPrivateKey reaches the servers of an ssh-target deployment; it is
+	// kept in the secret store only.
+	SSHPrivateKey []byte
+	DryRun        bool
+}
+
+// CreateDeployment validates the request, stores the deployment with its
+// first instance and deploy run, keeps its secrets (generated database and
+// admin passwords, HMAC key, and the SSH key) and starts the run.
+func (s *Service) CreateDeployment(ctx context.Context, c Caller, req CreateRequest) (*deploy.Deployment, *deploy.Run, error) {
+	if c.User == "" {
+		return nil, nil, deploy.Forbidden("no user")
+	}
+	now := s.cfg.Now()
+	d, err := deploy.NewDeployment(req.Spec, deploy.NewID("d-", now), c.User, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	if d.Target == deploy.TargetSSH && len(req.SSHPrivateKey) == 0 {
+		return nil, nil, deploy.Invalid("ssh_private_key", "is required for target ssh")
+	}
+	if d.Target == deploy.TargetSSM && len(req.SSHPrivateKey) > 0 {
+		return nil, nil, deploy.Invalid("ssh_private_key", "is only for target ssh")
+	}
+	if len(req.SSHPrivateKey) > 16<<10 {
+		return nil, nil, deploy.Invalid("ssh_private_key", "at most 16 KiB")
+	}
+	first := d.FirstInstance()
+	req2 := deploy.RunRequest{Kind: deploy.RunDeploy, Instance: first.Type, DryRun: req.DryRun, Requester: c.User}
+	if err := d.CheckRun(req2, nil); err != nil {
+		return nil, nil, err
+	}
+	run, err := d.NewRun(deploy.NewID("r-", now), req2, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	first.DeployRunID = run.ID
+	if err := s.putSecrets(ctx, d.ID, req.SSHPrivateKey); err != nil {
+		return nil, nil, err
+	}
+	if err := s.cfg.Store.CreateDeployment(ctx, d, run); err != nil {
+		s.dropSecrets(ctx, d.ID)
+		return nil, nil, fmt.Errorf("control: create %s: %w", d.ID, err)
+	}
+	s.cfg.Log.InfoContext(ctx, "deployment created", "deployment", d.ID, "owner", d.Owner, "servers", len(d.Servers), "run", run.ID)
+	if err := s.start(ctx, run); err != nil {
+		return d, run, err
+	}
+	return d, run, nil
+}
+
+func (s *Service) putSecrets(ctx context.Context, deploymentID string, sshKey []byte) error {
+	secrets := map[string][]byte{
+		deploy.SecretDBPassword:    randomSecret(24),
+		deploy.SecretAdminPassword: randomSecret(18),
+		deploy.SecretHMACKey:       randomSecret(32),
+	}
+	if len(sshKey) > 0 {
+		secrets[deploy.SecretSSHKey] = sshKey
+	}
+	for name, v := range secrets {
+		if err := s.cfg.Secrets.PutSecret(ctx, deploymentID, name, v); err != nil {
+			s.dropSecrets(ctx, deploymentID)
+			return fmt.Errorf("control: keep secret %s of %s: %w", name, deploymentID, err)
+		}
+	}
+	return nil
+}
+
+func (s *Service) dropSecrets(ctx context.Context, deploymentID string) {
+	if err := s.cfg.Secrets.DeleteSecrets(ctx, deploymentID); err != nil {
+		s.cfg.Log.ErrorContext(ctx, "could not remove the secrets of a deployment that was not created", "deployment", deploymentID, "err", err)
+	}
+}
+
+// randomSecret returns n random bytes as URL-safe base64: a password that
+// survives every shell, config file and connection string unquoted.
+func randomSecret(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return []byte(base64.RawURLEncoding.EncodeToString(b))
+}
+
+// start starts the execution that carries run. If it cannot start, the run
+// is recorded as failed with the reason, so nothing stays queued forever.
+func (s *Service) start(ctx context.Context, run *deploy.Run) error {
+	input, _ := json.Marshal(map[string]string{"deployment_id": run.DeploymentID, "run_id": run.ID})
+	execID, err := s.cfg.Workflow.StartExecution(ctx, s.cfg.Machine, workflow.ExecutionName(run.ID), input)
+	if errors.Is(err, workflow.ErrExecutionExists) {
+		// A redelivered request for a run already started: nothing new.
+		return nil
+	}
+	if err != nil {
+		s.failRun(ctx, run, "the run could not start: "+err.Error())
+		return fmt.Errorf("control: start run %s: %w", run.ID, err)
+	}
+	for attempt := 0; attempt < 5; attempt++ {
+		r, err := s.cfg.Store.GetRun(ctx, run.DeploymentID, run.ID)
+		if err != nil {
+			break
+		}
+		if r.ExecutionID == execID {
+			*run = *r
+			break
+		}
+		r.ExecutionID = execID
+		if err := s.cfg.Store.UpdateRun(ctx, r); err == nil {
+			*run = *r
+			break
+		} else if !deploy.IsKind(err, deploy.KindConflict) {
+			s.cfg.Log.WarnContext(ctx, "could not record the execution of a run", "run", run.ID, "err", err)
+			break
+		}
+	}
+	s.cfg.Log.InfoContext(ctx, "run started", "deployment", run.DeploymentID, "run", run.ID, "kind", run.Kind, "execution", execID)
+	return nil
+}
+
+func (s *Service) failRun(ctx context.Context, run *deploy.Run, reason string) {
+	for attempt := 0; attempt < 5; attempt++ {
+		r, err := s.cfg.Store.GetRun(ctx, run.DeploymentID, run.ID)
+		if err != nil {
+			s.cfg.Log.ErrorContext(ctx, "could not mark a run failed", "run", run.ID, "err", err)
+			return
+		}
+		if r.Status.Terminal() {
+			*run = *r
+			return
+		}
+		r.Error = reason
+		if err := r.MoveTo(deploy.RunFailed, s.cfg.Now()); err != nil {
+			return
+		}
+		if err := s.cfg.Store.UpdateRun(ctx, r); err == nil {
+			*run = *r
+			s.observe(ctx, r)
+			return
+		} else if !deploy.IsKind(err, deploy.KindConflict) {
+			s.cfg.Log.ErrorContext(ctx, "could not mark a run failed", "run", run.ID, "err", err)
+			return
+		}
+	}
+}
+
+// observe records r's status on its deployment's instance.
+func (s *Service) observe(ctx context.Context, r *deploy.Run) {
+	for attempt := 0; attempt < 5; attempt++ {
+		d, err := s.cfg.Store.GetDeployment(ctx, r.DeploymentID)
+		if err != nil {
+			return
+		}
+		d.ObserveRun(r, s.cfg.Now())
+		if err := s.cfg.Store.UpdateDeployment(ctx, d); err == nil || !deploy.IsKind(err, deploy.KindConflict) {
+			return
+		}
+	}
+}
+
+// GetDeployment returns the deployment and its active run (nil if none).
+// Another user's deployment is NotFound.
+func (s *Service) GetDeployment(ctx context.Context, c Caller, id string) (*deploy.Deployment, *deploy.Run, error) {
+	d, err := s.visible(ctx, c, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	active, err := s.cfg.Store.ActiveRun(ctx, id)
+	if err != nil && !deploy.IsKind(err, deploy.KindNotFound) {
+		return nil, nil, fmt.Errorf("control: active run of %s: %w", id, err)
+	}
+	return d, active, nil
+}
+
+func (s *Service) visible(ctx context.Context, c Caller, id string) (*deploy.Deployment, error) {
+	d, err := s.cfg.Store.GetDeployment(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !c.Admin && d.Owner != c.User {
+		return nil, deploy.NotFound("deployment %s not found", id)
+	}
+	return d, nil
+}
+
+// ListDeployments lists the caller's deployments (an admin's: everyone's),
+// newest first.
+func (s *Service) ListDeployments(ctx context.Context, c Caller, p deploy.Page) ([]*deploy.Deployment, string, error) {
+	owner := c.User
+	if c.Admin {
+		owner = ""
+	}
+	return s.cfg.Store.ListDeployments(ctx, owner, p)
+}
+
+// DeleteDeployment removes the deployment's records, bundles and secrets;
+// its servers are left untouched. A deployment with an active run is a
+// Conflict: cancel the run first.
+func (s *Service) DeleteDeployment(ctx context.Context, c Caller, id string) error {
+	if _, err := s.visible(ctx, c, id); err != nil {
+		return err
+	}
+	active, err := s.cfg.Store.ActiveRun(ctx, id)
+	if err == nil {
+		return deploy.Conflict("run", "run %s is still %s: cancel it before deleting the deployment", active.ID, active.Status)
+	}
+	if !deploy.IsKind(err, deploy.KindNotFound) {
+		return err
+	}
+	if err := s.cfg.Store.DeleteDeployment(ctx, id); err != nil {
+		return err
+	}
+	s.dropSecrets(ctx, id)
+	if s.cfg.Blobs != nil {
+		if err := s.cfg.Blobs.DeleteBlobs(ctx, "deployments/"+id+"/"); err != nil {
+			s.cfg.Log.ErrorContext(ctx, "could not remove the bundles and logs of a deleted deployment", "deployment", id, "err", err)
+		}
+	}
+	s.cfg.Log.InfoContext(ctx, "deployment deleted", "deployment", id)
+	return nil
+}
+
+// AddInstance adds an instance to the deployment and starts its
+// add-instance run. The first instance must be deployed and no run active.
+func (s *Service) AddInstance(ctx context.Context, c Caller, id string, spec deploy.InstanceSpec, dryRun bool) (*deploy.Instance, *deploy.Run, error) {
+	d, err := s.visible(ctx, c, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	active, err := s.activeRun(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	now := s.cfg.Now()
+	inst, err := d.AddInstance(spec, active, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	req := deploy.RunRequest{Kind: deploy.RunAddInstance, Instance: inst.Type, DryRun: dryRun, Requester: c.User}
+	withInst := *d
+	withInst.Instances = append(append([]deploy.Instance(nil), d.Instances...), inst)
+	run, err := withInst.NewRun(deploy.NewID("r-", now), req, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	inst.DeployRunID = run.ID
+	if err := s.cfg.Store.AddInstance(ctx, id, d.Version, inst, run); err != nil {
+		return nil, nil, err
+	}
+	s.cfg.Log.InfoContext(ctx, "instance added", "deployment", id, "instance", inst.Type, "run", run.ID)
+	if err := s.start(ctx, run); err != nil {
+		return &inst, run, err
+	}
+	return &inst, run, nil
+}
+
+func (s *Service) activeRun(ctx context.Context, id string) (*deploy.Run, error) {
+	active, err := s.cfg.Store.ActiveRun(ctx, id)
+	if deploy.IsKind(err, deploy.KindNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("control: active run of %s: %w", id, err)
+	}
+	return active, nil
+}
+
+// TaskRequest is a request for a management task (or a re-deploy) on an
+// instance.
+type TaskRequest struct {
+	Kind     deploy.RunKind
+	Instance deploy.InstanceType
+	Confirm  string
+	DryRun   bool
+}
+
+// StartTask starts a management task (clean, pull, restart, backup) or
+// re-runs the deploy of a first instance that failed.
+func (s *Service) StartTask(ctx context.Context, c Caller, id string, req TaskRequest) (*deploy.Run, error) {
+	if !req.Kind.Task() && req.Kind != deploy.RunDeploy && req.Kind != deploy.RunAddInstance {
+		return nil, deploy.Invalid("task", "%q is not a task: use clean, pull, restart or backup", req.Kind)
+	}
+	return s.startRun(ctx, c, id, deploy.RunRequest{Kind: req.Kind, Instance: req.Instance, Confirm: req.Confirm, DryRun: req.DryRun, Requester: c.User})
+}
+
+func (s *Service) startRun(ctx context.Context, c Caller, id string, req deploy.RunRequest) (*deploy.Run, error) {
+	d, err := s.visible(ctx, c, id)
+	if err != nil {
+		return nil, err
+	}
+	active, err := s.activeRun(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.CheckRun(req, active); err != nil {
+		return nil, err
+	}
+	now := s.cfg.Now()
+	run, err := d.NewRun(deploy.NewID("r-", now), req, now)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.cfg.Store.CreateRun(ctx, run); err != nil {
+		return nil, err
+	}
+	if err := s.start(ctx, run); err != nil {
+		return run, err
+	}
+	return run, nil
+}
+
+// GetSettings returns the instance's settings and their version.
+func (s *Service) GetSettings(ctx context.Context, c Caller, id string, t deploy.InstanceType) (deploy.Settings, int, error) {
+	d, err := s.visible(ctx, c, id)
+	if err != nil {
+		return nil, 0, err
+	}
+	inst := d.Instance(t)
+	if inst == nil {
+		return nil, 0, deploy.NotFound("instance %s not found", t)
+	}
+	return inst.Settings, inst.SettingsVersion, nil
+}
+
+// ReplaceSettings replaces the instance's settings if readVersion is still
+// current, and starts the reconfigure run that applies them. The run claims
+// the deployment's run slot first, so settings never change without a run
+// to apply them; if the settings then turn out stale, the run is cancelled.
+func (s *Service) ReplaceSettings(ctx context.Context, c Caller, id string, t deploy.InstanceType, settings deploy.Settings, readVersion int, dryRun bool) (*deploy.Run, int, error) {
+	d, err := s.visible(ctx, c, id)
+	if err != nil {
+		return nil, 0, err
+	}
+	active, err := s.activeRun(ctx, id)
+	if err != nil {
+		return nil, 0, err
+	}
+	req := deploy.RunRequest{Kind: deploy.RunReconfigure, Instance: t, DryRun: dryRun, Requester: c.User}
+	if err := d.CheckRun(req, active); err != nil {
+		return nil, 0, err
+	}
+	now := s.cfg.Now()
+	version, err := d.ReplaceSettings(t, settings, readVersion, now)
+	if err != nil {
+		return nil, 0, err
+	}
+	run, err := d.NewRun(deploy.NewID("r-", now), req, now)
+	if err != nil {
+		return nil, 0, err
+	}
+	// The run carries the settings it applies; a dry run shows what they
+	// would change and the deployment keeps its current ones.
+	run.Settings = d.Instance(t).Settings
+	if err := s.cfg.Store.CreateRun(ctx, run); err != nil {
+		return nil, 0, err
+	}
+	if !dryRun {
+		if err := s.cfg.Store.UpdateDeployment(ctx, d); err != nil {
+			s.cancelQueued(ctx, run, "the settings changed while they were being replaced")
+			return nil, 0, err
+		}
+	} else {
+		version = readVersion
+	}
+	if err := s.start(ctx, run); err != nil {
+		return run, version, err
+	}
+	return run, version, nil
+}
+
+func (s *Service) cancelQueued(ctx context.Context, run *deploy.Run, reason string) {
+	run.Error = reason
+	if err := run.MoveTo(deploy.RunCancelled, s.cfg.Now()); err == nil {
+		if err := s.cfg.Store.UpdateRun(ctx, run); err != nil {
+			s.cfg.Log.ErrorContext(ctx, "could not cancel a run", "run", run.ID, "err", err)
+		}
+	}
+}
+
+// ListRuns lists the deployment's runs, newest first.
+func (s *Service) ListRuns(ctx context.Context, c Caller, id string, p deploy.Page) ([]*deploy.Run, string, error) {
+	if _, err := s.visible(ctx, c, id); err != nil {
+		return nil, "", err
+	}
+	return s.cfg.Store.ListRuns(ctx, id, p)
+}
+
+// GetRun returns a run of the deployment.
+func (s *Service) GetRun(ctx context.Context, c Caller, id, runID string) (*deploy.Run, error) {
+	if _, err := s.visible(ctx, c, id); err != nil {
+		return nil, err
+	}
+	return s.cfg.Store.GetRun(ctx, id, runID)
+}
+
+// CancelRun cancels an active run: the run is marked cancelled, its
+// running step is stopped on the hosts and its execution stopped. A run
+// that already ended is a Conflict.
+func (s *Service) CancelRun(ctx context.Context, c Caller, id, runID string) (*deploy.Run, error) {
+	if _, err := s.visible(ctx, c, id); err != nil {
+		return nil, err
+	}
+	var r *deploy.Run
+	for attempt := 0; ; attempt++ {
+		var err error
+		r, err = s.cfg.Store.GetRun(ctx, id, runID)
+		if err != nil {
+			return nil, err
+		}
+		if r.Status.Terminal() {
+			return nil, deploy.Conflict("status", "run %s already %s", runID, r.Status)
+		}
+		now := s.cfg.Now()
+		for i := range r.Steps {
+			if r.Steps[i].Status == deploy.StepRunning || r.Steps[i].Status == deploy.StepPending {
+				if r.Steps[i].Status == deploy.StepRunning {
+					r.Steps[i].FinishedAt = now
+				}
+				r.Steps[i].Status = deploy.StepCancelled
+			}
+		}
+		r.Error = "cancelled by " + c.User
+		if err := r.MoveTo(deploy.RunCancelled, now); err != nil {
+			return nil, err
+		}
+		err = s.cfg.Store.UpdateRun(ctx, r)
+		if err == nil {
+			break
+		}
+		if !deploy.IsKind(err, deploy.KindConflict) || attempt >= 5 {
+			return nil, err
+		}
+	}
+	s.observe(ctx, r)
+	for _, st := range r.Steps {
+		if st.CommandID != "" && s.cfg.Runner != nil {
+			if err := s.cfg.Runner.Cancel(ctx, st.CommandID); err != nil {
+				s.cfg.Log.WarnContext(ctx, "could not cancel a step on its hosts", "run", runID, "step", st.Name, "err", err)
+			}
+		}
+	}
+	if r.ExecutionID != "" {
+		if err := s.cfg.Workflow.StopExecution(ctx, r.ExecutionID, "RunCancelled", r.Error); err != nil && !errors.Is(err, workflow.ErrNotFound) {
+			s.cfg.Log.WarnContext(ctx, "could not stop a run's execution", "run", runID, "err", err)
+		}
+	}
+	s.cfg.Log.InfoContext(ctx, "run cancelled", "deployment", id, "run", runID, "by", c.User)
+	return r, nil
+}

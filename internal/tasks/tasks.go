@@ -1,0 +1,522 @@
+// Package tasks holds the task functions that the run state machine
+// (statemachine/run.asl.json) calls: plan, prepare, dispatch and record each
+// step, finish the run and complete its lifecycle action.
+//
+// Each is a typed func(ctx, In) (Out, error). On AWS a Lambda binary wraps
+// them (functions/task); locally the ASL engine calls the very same
+// functions through lambda.NewHandler, so the JSON on the wire is the same.
+// Errors that the state machine's Retry or Catch must recognise are
+// returned unwrapped as named types (RetryableError, StepFailedError,
+// RunEndedError): Lambda reports an error by its Go type name.
+//
+// Every task is idempotent: the state machine may run it again after a
+// retry or, locally, after the engine restarts.
+package tasks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/edendeploy/edendeploy/internal/deploy"
+)
+
+// RetryableError is a transient failure: the state machine retries the
+// task with backoff.
+type RetryableError struct{ Cause string }
+
+func (e *RetryableError) Error() string { return e.Cause }
+
+// StepFailedError says a step ran and at least one host failed; its message
+// is the step's one-line reason.
+type StepFailedError struct{ Reason string }
+
+func (e *StepFailedError) Error() string { return e.Reason }
+
+// RunEndedError says the run was already finished (cancelled, or its
+// deployment deleted) when a task came to it: the execution stops.
+type RunEndedError struct{ Reason string }
+
+func (e *RunEndedError) Error() string { return e.Reason }
+
+// Renderer renders the bundle of step i of run r on d as a tar.gz.
+type Renderer interface {
+	RenderBundle(d *deploy.Deployment, r *deploy.Run, step int) ([]byte, error)
+}
+
+// Lifecycle completes Auto Scaling lifecycle actions (autoscaling's
+// CompleteLifecycleAction and RecordLifecycleActionHeartbeat on AWS; a
+// recorder locally).
+type Lifecycle interface {
+	// CompleteLifecycleAction completes a with result CONTINUE or ABANDON.
+	// Completing an action that is already complete or gone is not an
+	// error.
+	CompleteLifecycleAction(ctx context.Context, a deploy.LifecycleAction, result string) error
+	// RecordLifecycleActionHeartbeat extends a's timeout.
+	RecordLifecycleActionHeartbeat(ctx context.Context, a deploy.LifecycleAction) error
+}
+
+// Config holds the tasks' dependencies and settings.
+type Config struct {
+	Store     deploy.Store
+	Blobs     deploy.Blobs
+	Runner    deploy.Runner
+	Renderer  Renderer
+	Lifecycle Lifecycle // may be nil where no run has a lifecycle action
+	// StepTimeout bounds one step's Ansible run.
+	StepTimeout time.Duration
+	// Retention is how long finished runs are kept; 0 keeps them.
+	Retention time.Duration
+	Now       func() time.Time
+	Log       *slog.Logger
+}
+
+// Tasks are the task functions, bound to their dependencies.
+type Tasks struct{ cfg Config }
+
+// New returns the task functions for cfg, filling defaults.
+func New(cfg Config) (*Tasks, error) {
+	switch {
+	case cfg.Store == nil:
+		return nil, errors.New("tasks: a store is required")
+	case cfg.Blobs == nil:
+		return nil, errors.New("tasks: a blob store is required")
+	case cfg.Runner == nil:
+		return nil, errors.New("tasks: a runner is required")
+	case cfg.Renderer == nil:
+		return nil, errors.New("tasks: a renderer is required")
+	}
+	if cfg.StepTimeout <= 0 {
+		cfg.StepTimeout = 60 * time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	return &Tasks{cfg: cfg}, nil
+}
+
+// RunRef names a run: the input of an execution.
+type RunRef struct {
+	DeploymentID string `json:"deployment_id"`
+	RunID        string `json:"run_id"`
+}
+
+// StepRef names one step of a run: an item of the state machine's Map.
+type StepRef struct {
+	DeploymentID string `json:"deployment_id"`
+	RunID        string `json:"run_id"`
+	Index        int    `json:"index"`
+	Name         string `json:"name"`
+	Count        int    `json:"count"`
+}
+
+// Plan is what StartRun returns: the steps to run in order, and whether
+// the run must complete a lifecycle action at its end.
+type Plan struct {
+	Steps        []StepRef `json:"steps"`
+	HasLifecycle bool      `json:"has_lifecycle"`
+}
+
+// StartRun moves the run to running and returns its steps. A run that has
+// already ended (cancelled before it started) is a RunEndedError.
+func (t *Tasks) StartRun(ctx context.Context, in RunRef) (Plan, error) {
+	var plan Plan
+	r, err := t.updateRun(ctx, in, func(r *deploy.Run) error {
+		if r.Status.Terminal() {
+			return &RunEndedError{Reason: fmt.Sprintf("run %s is already %s", r.ID, r.Status)}
+		}
+		return r.MoveTo(deploy.RunRunning, t.cfg.Now())
+	})
+	if err != nil {
+		return plan, err
+	}
+	if err := t.observe(ctx, r); err != nil {
+		return plan, err
+	}
+	plan.HasLifecycle = r.Lifecycle != nil
+	plan.Steps = make([]StepRef, len(r.Steps))
+	for i, s := range r.Steps {
+		plan.Steps[i] = StepRef{DeploymentID: r.DeploymentID, RunID: r.ID, Index: i, Name: s.Name, Count: len(r.Steps)}
+	}
+	t.cfg.Log.InfoContext(ctx, "run started", "deployment", r.DeploymentID, "run", r.ID, "kind", r.Kind, "steps", len(r.Steps))
+	return plan, nil
+}
+
+// PreparedStep is what PrepareStep returns.
+type PreparedStep struct {
+	BundleKey string `json:"bundle_key"`
+}
+
+// BundleKey is where the bundle of a step is stored.
+func BundleKey(deploymentID, runID string, index int) string {
+	return fmt.Sprintf("deployments/%s/runs/%s/steps/%d/bundle.tar.gz", deploymentID, runID, index)
+}
+
+// LogKey is where the log of a step is kept.
+func LogKey(deploymentID, runID string, index int) string {
+	return fmt.Sprintf("deployments/%s/runs/%s/steps/%d/", deploymentID, runID, index)
+}
+
+// PrepareStep renders the step's bundle from the deployment as it is now,
+// stores it, and marks the step running.
+func (t *Tasks) PrepareStep(ctx context.Context, in StepRef) (PreparedStep, error) {
+	d, err := t.cfg.Store.GetDeployment(ctx, in.DeploymentID)
+	if err != nil {
+		return PreparedStep{}, t.taskError("get deployment", err)
+	}
+	r, err := t.cfg.Store.GetRun(ctx, in.DeploymentID, in.RunID)
+	if err != nil {
+		return PreparedStep{}, t.taskError("get run", err)
+	}
+	if r.Status.Terminal() {
+		return PreparedStep{}, &RunEndedError{Reason: fmt.Sprintf("run %s is already %s", r.ID, r.Status)}
+	}
+	if in.Index < 0 || in.Index >= len(r.Steps) {
+		return PreparedStep{}, fmt.Errorf("tasks: run %s has no step %d", r.ID, in.Index)
+	}
+	if r.Kind == deploy.RunReconfigure && r.Settings != nil {
+		// Render the settings the run applies (for a dry run, proposed
+		// ones the deployment does not keep).
+		d.Instances = append([]deploy.Instance(nil), d.Instances...)
+		if inst := d.Instance(r.Instance); inst != nil {
+			inst.Settings = r.Settings
+		}
+	}
+	tgz, err := t.cfg.Renderer.RenderBundle(d, r, in.Index)
+	if err != nil {
+		return PreparedStep{}, fmt.Errorf("tasks: render step %d of run %s: %w", in.Index, r.ID, err)
+	}
+	key := BundleKey(d.ID, r.ID, in.Index)
+	if err := t.cfg.Blobs.PutBlob(ctx, key, tgz); err != nil {
+		return PreparedStep{}, t.taskError("put bundle", err)
+	}
+	if r.Lifecycle != nil && t.cfg.Lifecycle != nil {
+		if err := t.cfg.Lifecycle.RecordLifecycleActionHeartbeat(ctx, *r.Lifecycle); err != nil {
+			t.cfg.Log.WarnContext(ctx, "lifecycle heartbeat failed", "deployment", d.ID, "run", r.ID, "err", err)
+		}
+	}
+	_, err = t.updateRun(ctx, RunRef{in.DeploymentID, in.RunID}, func(r *deploy.Run) error {
+		s := &r.Steps[in.Index]
+		s.BundleKey = key
+		s.LogKey = LogKey(in.DeploymentID, in.RunID, in.Index)
+		s.Status = deploy.StepRunning
+		s.StartedAt = t.cfg.Now()
+		s.FinishedAt = time.Time{}
+		s.Results, s.Error = nil, ""
+		return nil
+	})
+	if err != nil {
+		return PreparedStep{}, err
+	}
+	return PreparedStep{BundleKey: key}, nil
+}
+
+// DispatchInput is the payload of the dispatch state: the step, its bundle
+// and the task token the runner must signal completion with.
+type DispatchInput struct {
+	Step      StepRef `json:"step"`
+	BundleKey string  `json:"bundle_key"`
+	Token     string  `json:"token"`
+}
+
+// Dispatched is what DispatchStep returns (the state's real result comes
+// later, through the task token).
+type Dispatched struct {
+	CommandID string `json:"command_id"`
+}
+
+// DispatchStep sends the step's bundle to its hosts and returns at once;
+// the runner reports the outcome through in.Token.
+func (t *Tasks) DispatchStep(ctx context.Context, in DispatchInput) (Dispatched, error) {
+	if in.Token == "" {
+		return Dispatched{}, errors.New("tasks: dispatch needs a task token")
+	}
+	d, err := t.cfg.Store.GetDeployment(ctx, in.Step.DeploymentID)
+	if err != nil {
+		return Dispatched{}, t.taskError("get deployment", err)
+	}
+	r, err := t.cfg.Store.GetRun(ctx, in.Step.DeploymentID, in.Step.RunID)
+	if err != nil {
+		return Dispatched{}, t.taskError("get run", err)
+	}
+	if r.Status.Terminal() {
+		return Dispatched{}, &RunEndedError{Reason: fmt.Sprintf("run %s is already %s", r.ID, r.Status)}
+	}
+	step := r.Steps[in.Step.Index]
+	hosts := make([]deploy.DispatchHost, 0, len(step.Hosts))
+	for _, h := range step.Hosts {
+		dh := deploy.DispatchHost{Host: h}
+		if s := d.Server(h); s != nil {
+			dh.InstanceID = s.InstanceID
+		}
+		hosts = append(hosts, dh)
+	}
+	cmd, err := t.cfg.Runner.Dispatch(ctx, deploy.Dispatch{
+		DeploymentID: d.ID, RunID: r.ID, StepIndex: in.Step.Index, StepName: step.Name,
+		BundleKey: in.BundleKey, Playbook: step.Playbook, Hosts: hosts, Token: in.Token,
+		DryRun: r.DryRun, Timeout: t.cfg.StepTimeout, SSHUser: d.SSHUser,
+		LogKey: LogKey(d.ID, r.ID, in.Step.Index),
+	})
+	if err != nil {
+		return Dispatched{}, t.taskError("dispatch step "+step.Name, err)
+	}
+	_, err = t.updateRun(ctx, RunRef{d.ID, r.ID}, func(r *deploy.Run) error {
+		r.Steps[in.Step.Index].CommandID = cmd
+		return nil
+	})
+	if err != nil {
+		return Dispatched{}, err
+	}
+	t.cfg.Log.InfoContext(ctx, "step dispatched", "deployment", d.ID, "run", r.ID, "step", step.Name, "command", cmd, "hosts", len(hosts))
+	return Dispatched{CommandID: cmd}, nil
+}
+
+// RecordStepInput is the step and the outcome its runner signalled.
+type RecordStepInput struct {
+	Step    StepRef            `json:"step"`
+	Outcome deploy.StepOutcome `json:"outcome"`
+}
+
+// StepRecord is what RecordStep returns.
+type StepRecord struct {
+	Status deploy.StepStatus `json:"status"`
+}
+
+// RecordStep stores the step's per-host results. A failed step is a
+// StepFailedError, which ends the run.
+func (t *Tasks) RecordStep(ctx context.Context, in RecordStepInput) (StepRecord, error) {
+	failed := in.Outcome.Error != ""
+	for _, h := range in.Outcome.Results {
+		if !h.Succeeded() {
+			failed = true
+		}
+	}
+	status := deploy.StepSucceeded
+	if failed {
+		status = deploy.StepFailed
+	}
+	_, err := t.updateRun(ctx, RunRef{in.Step.DeploymentID, in.Step.RunID}, func(r *deploy.Run) error {
+		s := &r.Steps[in.Step.Index]
+		s.Status = status
+		s.Results = in.Outcome.Results
+		s.Error = in.Outcome.Error
+		if in.Outcome.LogKey != "" {
+			s.LogKey = in.Outcome.LogKey
+		}
+		s.FinishedAt = t.cfg.Now()
+		return nil
+	})
+	if err != nil {
+		return StepRecord{}, err
+	}
+	if failed {
+		reason := in.Outcome.Error
+		if reason == "" {
+			reason = firstHostReason(in.Outcome.Results)
+		}
+		return StepRecord{}, &StepFailedError{Reason: fmt.Sprintf("step %s failed: %s", in.Step.Name, reason)}
+	}
+	return StepRecord{Status: status}, nil
+}
+
+func firstHostReason(rs []deploy.HostResult) string {
+	for _, h := range rs {
+		if !h.Succeeded() {
+			if h.Reason != "" {
+				return h.Reason
+			}
+			return "host " + h.Host + " failed"
+		}
+	}
+	return "a host failed"
+}
+
+// ErrorInfo is what a state machine Catch puts in the state's input.
+type ErrorInfo struct {
+	Error string `json:"Error"`
+	Cause string `json:"Cause"`
+}
+
+// FinishInput ends a run: successfully, or with the error a Catch caught.
+type FinishInput struct {
+	DeploymentID string     `json:"deployment_id"`
+	RunID        string     `json:"run_id"`
+	Failure      *ErrorInfo `json:"failure,omitempty"`
+}
+
+// Finished is what FinishRun returns: the run's final status and, for a
+// run started by an Auto Scaling lifecycle hook, the result to complete
+// the lifecycle action with (CONTINUE on success, ABANDON otherwise).
+type Finished struct {
+	Status          deploy.RunStatus `json:"status"`
+	LifecycleResult string           `json:"lifecycle_result,omitempty"`
+}
+
+// FinishRun records the run's outcome: succeeded, or failed with the
+// caught error's reason (any step still running is marked failed). A run
+// already ended (cancelled) keeps its status. The instance a deploy or
+// add-instance installs becomes deployed or failed.
+func (t *Tasks) FinishRun(ctx context.Context, in FinishInput) (Finished, error) {
+	ref := RunRef{in.DeploymentID, in.RunID}
+	r, err := t.updateRun(ctx, ref, func(r *deploy.Run) error {
+		if r.Status.Terminal() {
+			return nil
+		}
+		now := t.cfg.Now()
+		if in.Failure == nil {
+			return r.MoveTo(deploy.RunSucceeded, now)
+		}
+		r.Error = failureReason(*in.Failure)
+		for i := range r.Steps {
+			if r.Steps[i].Status == deploy.StepRunning {
+				r.Steps[i].Status = deploy.StepFailed
+				r.Steps[i].FinishedAt = now
+				if r.Steps[i].Error == "" {
+					r.Steps[i].Error = r.Error
+				}
+			}
+		}
+		return r.MoveTo(deploy.RunFailed, now)
+	})
+	if err != nil {
+		if deploy.IsKind(err, deploy.KindNotFound) {
+			// The deployment was deleted while the run ran: nothing to record.
+			return Finished{Status: deploy.RunCancelled}, nil
+		}
+		return Finished{}, err
+	}
+	if err := t.observe(ctx, r); err != nil {
+		return Finished{}, err
+	}
+	out := Finished{Status: r.Status}
+	if r.Lifecycle != nil {
+		out.LifecycleResult = "ABANDON"
+		if r.Status == deploy.RunSucceeded {
+			out.LifecycleResult = "CONTINUE"
+		}
+	}
+	t.cfg.Log.InfoContext(ctx, "run finished", "deployment", r.DeploymentID, "run", r.ID, "status", r.Status, "error", r.Error)
+	return out, nil
+}
+
+func failureReason(e ErrorInfo) string {
+	switch {
+	case e.Cause != "" && (e.Error == "StepFailedError" || e.Error == "RunEndedError"):
+		return e.Cause
+	case e.Error == "States.HeartbeatTimeout":
+		return "lost contact with the runner: no heartbeat (" + e.Error + ")"
+	case e.Error == "States.Timeout":
+		return "the step did not finish in time (" + e.Error + ")"
+	case e.Cause != "":
+		return e.Error + ": " + e.Cause
+	}
+	return e.Error
+}
+
+// LifecycleInput completes a run's lifecycle action with Result.
+type LifecycleInput struct {
+	DeploymentID string `json:"deployment_id"`
+	RunID        string `json:"run_id"`
+	Result       string `json:"result"`
+}
+
+// LifecycleCompleted is what CompleteLifecycle returns.
+type LifecycleCompleted struct {
+	Result string `json:"result"`
+}
+
+// CompleteLifecycle completes the run's Auto Scaling lifecycle action and
+// records the result on the run.
+func (t *Tasks) CompleteLifecycle(ctx context.Context, in LifecycleInput) (LifecycleCompleted, error) {
+	if in.Result != "CONTINUE" && in.Result != "ABANDON" {
+		return LifecycleCompleted{}, fmt.Errorf("tasks: lifecycle result %q is neither CONTINUE nor ABANDON", in.Result)
+	}
+	r, err := t.cfg.Store.GetRun(ctx, in.DeploymentID, in.RunID)
+	if err != nil {
+		return LifecycleCompleted{}, t.taskError("get run", err)
+	}
+	if r.Lifecycle == nil {
+		return LifecycleCompleted{}, fmt.Errorf("tasks: run %s has no lifecycle action", r.ID)
+	}
+	if t.cfg.Lifecycle == nil {
+		return LifecycleCompleted{}, errors.New("tasks: no lifecycle completer is configured")
+	}
+	if err := t.cfg.Lifecycle.CompleteLifecycleAction(ctx, *r.Lifecycle, in.Result); err != nil {
+		return LifecycleCompleted{}, t.taskError("complete lifecycle action", err)
+	}
+	_, err = t.updateRun(ctx, RunRef{in.DeploymentID, in.RunID}, func(r *deploy.Run) error {
+		r.Lifecycle.Result = in.Result
+		r.Lifecycle.CompletedAt = t.cfg.Now()
+		return nil
+	})
+	if err != nil {
+		return LifecycleCompleted{}, err
+	}
+	t.cfg.Log.InfoContext(ctx, "lifecycle action completed", "deployment", in.DeploymentID, "run", in.RunID, "result", in.Result, "instance", r.Lifecycle.InstanceID)
+	return LifecycleCompleted{Result: in.Result}, nil
+}
+
+// observe records r's status on its deployment (instance status).
+func (t *Tasks) observe(ctx context.Context, r *deploy.Run) error {
+	if r.Kind != deploy.RunDeploy && r.Kind != deploy.RunAddInstance {
+		return nil
+	}
+	for attempt := 0; ; attempt++ {
+		d, err := t.cfg.Store.GetDeployment(ctx, r.DeploymentID)
+		if err != nil {
+			return t.taskError("get deployment", err)
+		}
+		d.ObserveRun(r, t.cfg.Now())
+		err = t.cfg.Store.UpdateDeployment(ctx, d)
+		if err == nil {
+			return nil
+		}
+		if !deploy.IsKind(err, deploy.KindConflict) || attempt >= maxAttempts {
+			return t.taskError("update deployment", err)
+		}
+	}
+}
+
+const maxAttempts = 8
+
+// updateRun reads the run, applies change and stores it, again on a
+// version conflict (another task or a cancel wrote in between).
+func (t *Tasks) updateRun(ctx context.Context, ref RunRef, change func(*deploy.Run) error) (*deploy.Run, error) {
+	for attempt := 0; ; attempt++ {
+		r, err := t.cfg.Store.GetRun(ctx, ref.DeploymentID, ref.RunID)
+		if err != nil {
+			return nil, t.taskError("get run", err)
+		}
+		if err := change(r); err != nil {
+			return nil, err
+		}
+		if t.cfg.Retention > 0 && r.Status.Terminal() && r.ExpiresAt.IsZero() {
+			r.ExpiresAt = r.FinishedAt.Add(t.cfg.Retention)
+		}
+		err = t.cfg.Store.UpdateRun(ctx, r)
+		if err == nil {
+			return r, nil
+		}
+		if !deploy.IsKind(err, deploy.KindConflict) || attempt >= maxAttempts {
+			return nil, t.taskError("update run", err)
+		}
+	}
+}
+
+// taskError turns a dependency's error into what the state machine
+// expects: transient ones are RetryableError, the rest are wrapped.
+func (t *Tasks) taskError(what string, err error) error {
+	var ended *RunEndedError
+	if errors.As(err, &ended) {
+		return ended
+	}
+	if deploy.IsKind(err, deploy.KindTransient) {
+		return &RetryableError{Cause: what + ": " + err.Error()}
+	}
+	return fmt.Errorf("tasks: %s: %w", what, err)
+}
