@@ -111,19 +111,29 @@ type IdempotencyRecord struct {
 	Key string `json:"key"`
 	// RequestHash identifies the request (method, path, body) so that a key
 	// reused for a different request can be refused.
-	RequestHash string    `json:"request_hash"`
-	Status      int       `json:"status"`
-	Header      string    `json:"header,omitempty"` // e.g. the Location header
-	Body        []byte    `json:"body"`
-	CreatedAt   time.Time `json:"created_at"`
-	ExpiresAt   time.Time `json:"expires_at"`
+	RequestHash string `json:"request_hash"`
+	// Status is the response's HTTP status; 0 while the request is pending.
+	Status    int       `json:"status"`
+	Header    string    `json:"header,omitempty"` // e.g. the Location header
+	Body      []byte    `json:"body"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
 }
 
-// IdempotencyStore maps idempotency keys to their first response.
+// IdempotencyStore maps idempotency keys to their first response. A key is
+// first claimed with a pending record (Status 0) before the request is
+// processed, so two concurrent requests with one key never both run.
 type IdempotencyStore interface {
 	// PutIdempotency stores rec if no record with rec.Key exists, and
 	// returns Conflict otherwise: exactly one request wins a key.
 	PutIdempotency(ctx context.Context, rec IdempotencyRecord) error
+	// CompleteIdempotency replaces the pending record of rec.Key with rec
+	// (the response). NotFound if there is none; Conflict if the stored
+	// record is not pending.
+	CompleteIdempotency(ctx context.Context, rec IdempotencyRecord) error
+	// DeleteIdempotency removes the record of key (so a request that failed
+	// for a passing reason can be retried with it); none is not an error.
+	DeleteIdempotency(ctx context.Context, key string) error
 	// GetIdempotency returns the record of key, or NotFound (also when it
 	// has expired).
 	GetIdempotency(ctx context.Context, key string) (*IdempotencyRecord, error)

@@ -1,0 +1,73 @@
+# Eden Deploy. `make run` starts the local control plane; `make test`
+# installs what the tests need and runs all of them. See README.md.
+
+SHELL        := /bin/bash
+GO           ?= go
+BIN          := bin
+NODE_DIR     := .cache/node
+DATA_DIR     ?= $(HOME)/.local/share/edendeploy
+ADDR         ?= 127.0.0.1:8080
+APT_PACKAGES := ansible-core ansible-lint openssh-server openssh-client iproute2 debootstrap git python3
+NPM_PACKAGES := dynalite@4.0.0 asl-validator@4.0.0
+# Packages whose tests exercise concurrency; they also run under -race.
+RACE_PKGS    := ./internal/store/... ./internal/workflow/... ./internal/runlog/... ./internal/control/...
+
+export EDEN_NODE_MODULES := $(CURDIR)/$(NODE_DIR)/node_modules
+
+.PHONY: all build run test test-go test-race test-asl deps deps-apt deps-npm lint vet bench clean
+
+all: build
+
+build:
+	$(GO) build ./...
+	$(GO) build -o $(BIN)/edenctl ./cmd/edenctl
+
+## run: the local control plane on its embedded store (data in $(DATA_DIR)).
+run: build
+	$(BIN)/edenctl serve --data-dir "$(DATA_DIR)" --addr "$(ADDR)"
+
+## test: install the test peers (apt, npm into .cache/node) and run every test.
+## EDEN_REQUIRE_PEERS=1 turns every "peer missing" skip into a failure.
+test: deps vet test-asl test-go test-race
+
+test-go:
+	EDEN_REQUIRE_PEERS=1 $(GO) test -count=1 -timeout 20m ./...
+
+test-race:
+	EDEN_REQUIRE_PEERS=1 $(GO) test -count=1 -race -timeout 20m $(RACE_PKGS)
+
+test-asl: deps-npm
+	@for f in statemachine/*.asl.json; do \
+	  node $(NODE_DIR)/node_modules/asl-validator/dist/bin/asl-validator.js --json-path "$$f" >/dev/null \
+	    || { echo "asl-validator: $$f is not valid ASL"; exit 1; }; \
+	  echo "asl-validator: $$f ok"; \
+	done
+
+deps: deps-apt deps-npm
+
+deps-apt:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+deps-npm:
+	@if [ ! -f $(NODE_DIR)/.installed ] || [ "$$(cat $(NODE_DIR)/.installed)" != "$(NPM_PACKAGES)" ]; then \
+	  mkdir -p $(NODE_DIR) && cd $(NODE_DIR) && \
+	  npm install --no-audit --no-fund --loglevel=error $(NPM_PACKAGES) >/dev/null && \
+	  echo "$(NPM_PACKAGES)" > .installed; \
+	fi
+
+vet:
+	@bad=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$bad" ]; then echo "gofmt:"; echo "$$bad"; exit 1; fi
+	$(GO) vet ./...
+
+lint: vet
+	ansible-lint --offline infra/ansible
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf $(BIN)
