@@ -37,7 +37,7 @@ var comparisons = map[string]opKind{
 	"StringLessThanEquals": kindString, "StringGreaterThanEquals": kindString, "StringMatches": kindString,
 	"NumericEquals": kindNumeric, "NumericLessThan": kindNumeric, "NumericGreaterThan": kindNumeric,
 	"NumericLessThanEquals": kindNumeric, "NumericGreaterThanEquals": kindNumeric,
-	"BooleanEquals": kindBoolean,
+	"BooleanEquals":   kindBoolean,
 	"TimestampEquals": kindTimestamp, "TimestampLessThan": kindTimestamp, "TimestampGreaterThan": kindTimestamp,
 	"TimestampLessThanEquals": kindTimestamp, "TimestampGreaterThanEquals": kindTimestamp,
 	"IsNull": kindTest, "IsPresent": kindTest, "IsNumeric": kindTest, "IsString": kindTest,
