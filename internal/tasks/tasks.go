@@ -15,6 +15,7 @@ package tasks
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -405,17 +406,40 @@ func (t *Tasks) FinishRun(ctx context.Context, in FinishInput) (Finished, error)
 }
 
 func failureReason(e ErrorInfo) string {
+	// A Lambda function's error reaches a Catch with Cause holding the
+	// error object Lambda returned: {"errorMessage": ..., "errorType": ...}.
+	cause := e.Cause
+	var lambdaErr struct {
+		Message string `json:"errorMessage"`
+	}
+	if json.Unmarshal([]byte(cause), &lambdaErr) == nil && lambdaErr.Message != "" {
+		cause = lambdaErr.Message
+	}
 	switch {
-	case e.Cause != "" && (e.Error == "StepFailedError" || e.Error == "RunEndedError"):
-		return e.Cause
+	case cause != "" && (e.Error == "StepFailedError" || e.Error == "RunEndedError"):
+		return cause
 	case e.Error == "States.HeartbeatTimeout":
-		return "lost contact with the runner: no heartbeat (" + e.Error + ")"
+		return "lost contact with the runner: no heartbeat in time (States.HeartbeatTimeout)"
 	case e.Error == "States.Timeout":
-		return "the step did not finish in time (" + e.Error + ")"
-	case e.Cause != "":
-		return e.Error + ": " + e.Cause
+		return "the step did not finish in time (States.Timeout)"
+	case cause != "":
+		return e.Error + ": " + cause
 	}
 	return e.Error
+}
+
+// Handlers returns the task functions keyed by the state machine
+// substitution that names them (${StartRunFunctionArn} and so on), for the
+// local engine's registry and for the Lambda binaries.
+func (t *Tasks) Handlers() map[string]any {
+	return map[string]any{
+		"StartRunFunctionArn":          t.StartRun,
+		"PrepareStepFunctionArn":       t.PrepareStep,
+		"DispatchStepFunctionArn":      t.DispatchStep,
+		"RecordStepFunctionArn":        t.RecordStep,
+		"FinishRunFunctionArn":         t.FinishRun,
+		"CompleteLifecycleFunctionArn": t.CompleteLifecycle,
+	}
 }
 
 // LifecycleInput completes a run's lifecycle action with Result.
