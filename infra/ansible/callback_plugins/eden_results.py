@@ -50,6 +50,9 @@ def _one_line(text):
 
 def _message(res):
     """The most telling line of a failed or unreachable result."""
+    msg, stderr = res.get("msg"), res.get("stderr")
+    if msg == "non-zero return code" and stderr:  # command/shell: say what it said
+        return _one_line("%s (rc %s): %s" % (msg, res.get("rc"), stderr))
     for key in ("msg", "stderr", "reason", "module_stderr", "stdout"):
         value = res.get(key)
         if value:
@@ -65,6 +68,18 @@ def _message(res):
     return "failed"
 
 
+def _rescuable(task):
+    """Whether task sits in the main section of a block that has a rescue."""
+    child, parent = task, getattr(task, "_parent", None)
+    while parent is not None:
+        if getattr(parent, "rescue", None):
+            uuid = getattr(child, "_uuid", None)
+            if any(t is child or getattr(t, "_uuid", None) == uuid for t in (getattr(parent, "block", None) or [])):
+                return True
+        child, parent = parent, getattr(parent, "_parent", None)
+    return False
+
+
 class CallbackModule(CallbackBase):
     CALLBACK_VERSION = 2.0
     CALLBACK_TYPE = "notification"
@@ -74,20 +89,28 @@ class CallbackModule(CallbackBase):
     def __init__(self, *args, **kwargs):
         super(CallbackModule, self).__init__(*args, **kwargs)
         self._path = os.environ.get("EDEN_RESULTS_FILE", "")
-        self._first = {}  # host -> first failure
-        self._rescued = set()  # hosts whose current failure a block may rescue
+        self._failures = {}  # host -> failures in order, rescuable or not
 
     def _host(self, result):
         return result._host.get_name()
 
     def _note(self, result, msg, unreachable):
-        host = self._host(result)
-        if host not in self._first:
-            self._first[host] = {
+        self._failures.setdefault(self._host(result), []).append(
+            {
                 "task": _one_line(result._task.get_name()),
                 "msg": msg,
                 "unreachable": unreachable,
+                "rescuable": (not unreachable) and _rescuable(result._task),
             }
+        )
+
+    def _first(self, host):
+        """The host's first failure that no block rescued, if any."""
+        failures = self._failures.get(host, [])
+        for f in failures:
+            if not f["rescuable"]:
+                return f
+        return failures[0] if failures else None
 
     def v2_runner_on_failed(self, result, ignore_errors=False):
         if ignore_errors:
@@ -113,10 +136,10 @@ class CallbackModule(CallbackBase):
                 "rescued": s.get("rescued", 0),
                 "ignored": s.get("ignored", 0),
             }
-            first = self._first.get(host)
+            first = self._first(host)
             # A rescued failure leaves failures at 0: it is no failure.
             if first and (entry["failures"] or entry["unreachable"]):
-                entry["first_failure"] = first
+                entry["first_failure"] = {k: first[k] for k in ("task", "msg", "unreachable")}
             hosts.append(entry)
         data = json.dumps({"version": 1, "hosts": hosts}, sort_keys=True)
         directory = os.path.dirname(os.path.abspath(self._path))

@@ -1,0 +1,42 @@
+// Package ansible carries Eden Deploy's Ansible playbooks and roles inside
+// the binary, so that internal/playbook can render bundles without files on
+// disk.
+//
+// The playbooks (deploy.yml, clean.yml, pull.yml, restart.yml, backup.yml,
+// reconfigure.yml), ansible.cfg and the real roles (common, postgresql,
+// eden, uwsgi, nginx) install Sahana Eden on Debian 12 and Ubuntu 24.04.
+// The test roles have the same names and entry points but change nothing:
+// each records the eden_* variables it received, for tests of the runners
+// and of rendering. The variables every role reads are documented in
+// package internal/playbook.
+package ansible
+
+import (
+	"embed"
+	"io/fs"
+)
+
+// Files holds the playbooks, ansible.cfg and the real roles under roles/.
+//
+//go:embed ansible.cfg *.yml roles
+var Files embed.FS
+
+// TestRoleFiles holds the recording test roles under testroles/.
+//
+//go:embed testroles
+var TestRoleFiles embed.FS
+
+// Roles returns the real roles, one directory per role.
+func Roles() fs.FS { return mustSub(Files, "roles") }
+
+// TestRoles returns the recording test roles, one directory per role.
+func TestRoles() fs.FS { return mustSub(TestRoleFiles, "testroles") }
+
+// mustSub cannot fail: dir is a constant directory embedded above.
+func mustSub(f fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(f, dir)
+	if err != nil {
+		panic("ansible: embedded directory " + dir + ": " + err.Error())
+	}
+	return sub
+}
