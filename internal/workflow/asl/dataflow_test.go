@@ -30,7 +30,9 @@ func TestDataFlowConformance(t *testing.T) {
 		}, nil
 	}
 	type customError struct{ error }
-	failFn := func(context.Context, any) (any, error) { return nil, &customError{errors.New("This is a custom error!")} }
+	failFn := func(context.Context, any) (any, error) {
+		return nil, &customError{errors.New("This is a custom error!")}
+	}
 
 	const who = `{"comment": "This is a test of the input and output of a Task state.", "details": "Default example", "who": "AWS Step Functions"}`
 	tests := []struct {
