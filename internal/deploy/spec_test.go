@@ -47,7 +47,9 @@ func TestNewDeploymentDefaults(t *testing.T) {
 		{
 			"eden repo without branch gets master",
 			func(s *deploy.Spec) { s.Eden = deploy.Repo{URL: "https://github.com/me/eden.git"} },
-			func(d *deploy.Deployment) { d.Eden = deploy.Repo{URL: "https://github.com/me/eden.git", Branch: "master"} },
+			func(d *deploy.Deployment) {
+				d.Eden = deploy.Repo{URL: "https://github.com/me/eden.git", Branch: "master"}
+			},
 		},
 		{
 			"web2py repo without branch gets the default branch",
@@ -233,7 +235,9 @@ func TestNewDeploymentViolations(t *testing.T) {
 		{name: "eden URL without scheme", spec: func(s *deploy.Spec) { s.Eden.URL = "github.com/sahana/eden" }, want: invalid("eden.url"), reasons: []string{"scheme"}},
 		{name: "eden branch option", spec: func(s *deploy.Spec) { s.Eden = deploy.Repo{URL: "https://github.com/x/eden.git", Branch: "-b"} }, want: invalid("eden.branch")},
 		{name: "web2py URL ftp", spec: func(s *deploy.Spec) { s.Web2py.URL = "ftp://example.org/web2py" }, want: invalid("web2py.url")},
-		{name: "web2py branch with ..", spec: func(s *deploy.Spec) { s.Web2py = deploy.Repo{URL: "https://github.com/web2py/web2py.git", Branch: "a..b"} }, want: invalid("web2py.branch")},
+		{name: "web2py branch with ..", spec: func(s *deploy.Spec) {
+			s.Web2py = deploy.Repo{URL: "https://github.com/web2py/web2py.git", Branch: "a..b"}
+		}, want: invalid("web2py.branch")},
 		{name: "template path", spec: func(s *deploy.Spec) { s.Template = "../etc" }, want: invalid("template")},
 		{name: "template with slash", spec: func(s *deploy.Spec) { s.Template = "historic/DRRPP" }, want: invalid("template")},
 		{name: "template with quote", spec: func(s *deploy.Spec) { s.Template = `x"` }, want: invalid("template")},
@@ -275,7 +279,9 @@ func TestNewDeploymentViolations(t *testing.T) {
 		{name: "no servers", spec: func(s *deploy.Spec) { s.Servers = nil }, want: invalid("servers")},
 		{name: "bad host", spec: func(s *deploy.Spec) { s.Servers[0].Host = "host;rm" }, want: invalid("servers[0].host")},
 		{name: "bad EC2 ID", spec: func(s *deploy.Spec) { s.Servers[0].InstanceID = "i-xyz" }, want: invalid("servers[0].instance_id")},
-		{name: "all and more", spec: func(s *deploy.Spec) { s.Servers = append(s.Servers, deploy.ServerSpec{Host: "db.example.org", Role: deploy.RoleDB}) }, want: invalid("servers")},
+		{name: "all and more", spec: func(s *deploy.Spec) {
+			s.Servers = append(s.Servers, deploy.ServerSpec{Host: "db.example.org", Role: deploy.RoleDB})
+		}, want: invalid("servers")},
 		{name: "test first", spec: func(s *deploy.Spec) { s.Instance.Type = deploy.InstanceTest }, want: invalid("instance.type"), reasons: []string{"prod or demo"}},
 		{name: "setup first", spec: func(s *deploy.Spec) { s.Instance.Type = deploy.InstanceSetup }, want: invalid("instance.type")},
 		{name: "no instance type", spec: func(s *deploy.Spec) { s.Instance.Type = "" }, want: invalid("instance.type")},
@@ -285,7 +291,9 @@ func TestNewDeploymentViolations(t *testing.T) {
 		{name: "mistyped setting", spec: func(s *deploy.Spec) { s.Instance.Settings = deploy.Settings{"base.debug": "yes"} }, want: invalid("settings.base.debug")},
 		{
 			name: "settings public_url other than the URL",
-			spec: func(s *deploy.Spec) { s.Instance.Settings = deploy.Settings{"base.public_url": "http://other.example.org"} },
+			spec: func(s *deploy.Spec) {
+				s.Instance.Settings = deploy.Settings{"base.public_url": "http://other.example.org"}
+			},
 			want: invalid("settings.base.public_url"),
 		},
 		{
