@@ -11,8 +11,9 @@
 #               "first_failure": {"task": "...", "msg": "...",
 #                                 "unreachable": false}}]}
 #
-# first_failure is the host's first failed task (task name and one line of
-# its message) or why it was unreachable; absent when the host did fine.
+# first_failure is the failure that stopped the host (task name and one
+# line of its message) or why it was unreachable; absent when the host did
+# fine.
 # Failures that a task ignored (ignore_errors) or a block rescued do not
 # count. Without EDEN_RESULTS_FILE the plugin does nothing.
 #
@@ -105,12 +106,14 @@ class CallbackModule(CallbackBase):
         )
 
     def _first(self, host):
-        """The host's first failure that no block rescued, if any."""
+        """The failure that stopped the host: its first failure that no block
+        was there to rescue, else its last one (nothing runs on a host after
+        the failure that stops it)."""
         failures = self._failures.get(host, [])
         for f in failures:
             if not f["rescuable"]:
                 return f
-        return failures[0] if failures else None
+        return failures[-1] if failures else None
 
     def v2_runner_on_failed(self, result, ignore_errors=False):
         if ignore_errors:

@@ -1,0 +1,160 @@
+# Eden Deploy: per-host results of a playbook run, for the runner.
+#
+# A notification callback (it runs beside the stdout callback, it prints
+# nothing). At the end of the run it writes, to the file named by the
+# environment variable EDEN_RESULTS_FILE (atomically: temporary file, then
+# rename), one JSON object:
+#
+#   {"version": 1,
+#    "hosts": [{"host": "10.0.0.3", "ok": 3, "changed": 1, "failures": 0,
+#               "unreachable": 0, "skipped": 0, "rescued": 0, "ignored": 0,
+#               "first_failure": {"task": "...", "msg": "...",
+#                                 "unreachable": false}}]}
+#
+# first_failure is the failure that stopped the host (task name and one
+# line of its message) or why it was unreachable; absent when the host did
+# fine.
+# Failures that a task ignored (ignore_errors) or a block rescued do not
+# count. Without EDEN_RESULTS_FILE the plugin does nothing.
+#
+# Enable with ANSIBLE_CALLBACK_PLUGINS=<dir holding this file> and
+# ANSIBLE_CALLBACKS_ENABLED=eden_results.
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = """
+    name: eden_results
+    type: notification
+    short_description: write per-host results as JSON for Eden Deploy
+    description:
+      - Writes per-host stats and each host's first failure to the file named by EDEN_RESULTS_FILE.
+    requirements:
+      - enabled in callbacks_enabled
+"""
+
+import json
+import os
+import tempfile
+
+from ansible.plugins.callback import CallbackBase
+
+MAX_MSG = 400
+
+
+def _one_line(text):
+    text = " ".join(str(text).split())
+    if len(text) > MAX_MSG:
+        text = text[: MAX_MSG - 3] + "..."
+    return text
+
+
+def _message(res):
+    """The most telling line of a failed or unreachable result."""
+    msg, stderr = res.get("msg"), res.get("stderr")
+    if msg == "non-zero return code" and stderr:  # command/shell: say what it said
+        return _one_line("%s (rc %s): %s" % (msg, res.get("rc"), stderr))
+    for key in ("msg", "stderr", "reason", "module_stderr", "stdout"):
+        value = res.get(key)
+        if value:
+            return _one_line(value)
+    results = res.get("results")  # a loop: the first failed item's message
+    if isinstance(results, list):
+        for item in results:
+            if isinstance(item, dict) and item.get("failed"):
+                return _message(item)
+    rc = res.get("rc")
+    if rc is not None:
+        return "exit status %s" % rc
+    return "failed"
+
+
+def _rescuable(task):
+    """Whether task sits in the main section of a block that has a rescue."""
+    child, parent = task, getattr(task, "_parent", None)
+    while parent is not None:
+        if getattr(parent, "rescue", None):
+            uuid = getattr(child, "_uuid", None)
+            if any(t is child or getattr(t, "_uuid", None) == uuid for t in (getattr(parent, "block", None) or [])):
+                return True
+        child, parent = parent, getattr(parent, "_parent", None)
+    return False
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "notification"
+    CALLBACK_NAME = "eden_results"
+    CALLBACK_NEEDS_ENABLED = True
+
+    def __init__(self, *args, **kwargs):
+        super(CallbackModule, self).__init__(*args, **kwargs)
+        self._path = os.environ.get("EDEN_RESULTS_FILE", "")
+        self._failures = {}  # host -> failures in order, rescuable or not
+
+    def _host(self, result):
+        return result._host.get_name()
+
+    def _note(self, result, msg, unreachable):
+        self._failures.setdefault(self._host(result), []).append(
+            {
+                "task": _one_line(result._task.get_name()),
+                "msg": msg,
+                "unreachable": unreachable,
+                "rescuable": (not unreachable) and _rescuable(result._task),
+            }
+        )
+
+    def _first(self, host):
+        """The failure that stopped the host: its first failure that no block
+        was there to rescue, else its last one (nothing runs on a host after
+        the failure that stops it)."""
+        failures = self._failures.get(host, [])
+        for f in failures:
+            if not f["rescuable"]:
+                return f
+        return failures[-1] if failures else None
+
+    def v2_runner_on_failed(self, result, ignore_errors=False):
+        if ignore_errors:
+            return
+        self._note(result, _message(result._result), False)
+
+    def v2_runner_on_unreachable(self, result):
+        self._note(result, _message(result._result), True)
+
+    def v2_playbook_on_stats(self, stats):
+        if not self._path:
+            return
+        hosts = []
+        for host in sorted(stats.processed.keys()):
+            s = stats.summarize(host)
+            entry = {
+                "host": host,
+                "ok": s.get("ok", 0),
+                "changed": s.get("changed", 0),
+                "failures": s.get("failures", 0),
+                "unreachable": s.get("unreachable", 0),
+                "skipped": s.get("skipped", 0),
+                "rescued": s.get("rescued", 0),
+                "ignored": s.get("ignored", 0),
+            }
+            first = self._first(host)
+            # A rescued failure leaves failures at 0: it is no failure.
+            if first and (entry["failures"] or entry["unreachable"]):
+                entry["first_failure"] = {k: first[k] for k in ("task", "msg", "unreachable")}
+            hosts.append(entry)
+        data = json.dumps({"version": 1, "hosts": hosts}, sort_keys=True)
+        directory = os.path.dirname(os.path.abspath(self._path))
+        fd, tmp = tempfile.mkstemp(prefix=".eden-results-", dir=directory)
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(data)
+                f.write("\n")
+            os.rename(tmp, self._path)
+        except Exception:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
