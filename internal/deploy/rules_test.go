@@ -369,3 +369,63 @@ func TestNewRun(t *testing.T) {
 	_, err = deployed(t, allInOneSpec()).NewRun("r-2", deploy.RunRequest{Kind: deploy.RunScaleOut, Host: "eden.example.org"}, later)
 	checkKind(t, err, deploy.KindInvalid, "kind")
 }
+
+func TestNewInstanceWithoutWebServer(t *testing.T) {
+	// Left by scaling in every web server: no URL to derive.
+	d := &deploy.Deployment{Servers: []deploy.Server{
+		{Host: "db1.example.org", Role: deploy.RoleDB},
+		{Host: "eden1.example.org", Role: deploy.RoleEden},
+	}}
+	_, err := d.NewInstance(deploy.InstanceSpec{Type: deploy.InstanceProd}, now)
+	checkKind(t, err, deploy.KindInvalid, "instance.url")
+}
+
+func TestHostResultSucceeded(t *testing.T) {
+	tests := []struct {
+		r    deploy.HostResult
+		want bool
+	}{
+		{deploy.HostResult{Host: "a", OK: 10, Changed: 3, Skipped: 2}, true},
+		{deploy.HostResult{Host: "a", OK: 10, Failed: 1}, false},
+		{deploy.HostResult{Host: "a", Unreachable: 1}, false},
+	}
+	for _, tt := range tests {
+		if got := tt.r.Succeeded(); got != tt.want {
+			t.Errorf("%+v.Succeeded() = %v, want %v", tt.r, got, tt.want)
+		}
+	}
+}
+
+func TestDeploymentHosts(t *testing.T) {
+	three := mustDeployment(t, threeTierSpec())
+	one := mustDeployment(t, allInOneSpec())
+	got := map[string]any{
+		"3-tier eden":      three.HostsFor(deploy.RoleEden),
+		"3-tier all":       three.HostsFor(deploy.RoleAll),
+		"3-tier one":       three.AllInOne(),
+		"all-in-one db":    one.HostsFor(deploy.RoleDB),
+		"all-in-one web":   one.HostsFor(deploy.RoleWebServer),
+		"all-in-one db of": one.HostsOf(deploy.RoleDB),
+		"all-in-one one":   one.AllInOne(),
+		"server":           three.Server("web2.example.org").Role,
+		"no server":        three.Server("web9.example.org") == nil,
+		"no instance":      three.Instance(deploy.InstanceTest) == nil,
+		"no first":         (&deploy.Deployment{}).FirstInstance() == nil,
+	}
+	want := map[string]any{
+		"3-tier eden":      []string{"eden1.example.org", "eden2.example.org"},
+		"3-tier all":       []string(nil),
+		"3-tier one":       false,
+		"all-in-one db":    []string{"eden.example.org"},
+		"all-in-one web":   []string{"eden.example.org"},
+		"all-in-one db of": []string(nil),
+		"all-in-one one":   true,
+		"server":           deploy.RoleWebServer,
+		"no server":        true,
+		"no instance":      true,
+		"no first":         true,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
