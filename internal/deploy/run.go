@@ -78,7 +78,7 @@ func (s RunStatus) CanMoveTo(next RunStatus) bool {
 	case next:
 		return true
 	case RunQueued:
-		return next != RunQueued
+		return next != RunSucceeded
 	case RunRunning:
 		return next.Terminal()
 	}

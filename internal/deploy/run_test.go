@@ -15,7 +15,7 @@ func TestRunStatusCanMoveTo(t *testing.T) {
 	allowed := map[[2]deploy.RunStatus]bool{
 		{deploy.RunQueued, deploy.RunQueued}:       true,
 		{deploy.RunQueued, deploy.RunRunning}:      true,
-		{deploy.RunQueued, deploy.RunSucceeded}:    true, // a run with no steps
+		{deploy.RunQueued, deploy.RunSucceeded}:    false, // a run starts before it succeeds, even with no steps
 		{deploy.RunQueued, deploy.RunFailed}:       true,
 		{deploy.RunQueued, deploy.RunCancelled}:    true,
 		{deploy.RunRunning, deploy.RunRunning}:     true,

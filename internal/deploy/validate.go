@@ -76,6 +76,8 @@ func ValidateRepo(field string, r Repo) error {
 		errs = append(errs, Invalid(field+".url", "is not a URL: %v", err))
 	case u.Scheme != "https" && u.Scheme != "http" && u.Scheme != "ssh" && u.Scheme != "git" && u.Scheme != "file":
 		errs = append(errs, Invalid(field+".url", "needs a scheme of https, http, ssh, git or file"))
+	case hasPassword(u):
+		errs = append(errs, Invalid(field+".url", "must not hold a password: credentials belong in the secret store, not in a URL that reaches bundles and logs"))
 	case u.Scheme != "file" && u.Host == "":
 		errs = append(errs, Invalid(field+".url", "needs a host"))
 	case u.Scheme != "file" && ValidateHost(field+".url", u.Hostname()) != nil:
@@ -233,4 +235,9 @@ func ValidateServers(servers []Server) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func hasPassword(u *url.URL) bool {
+	_, set := u.User.Password()
+	return u.User != nil && set
 }

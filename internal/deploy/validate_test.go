@@ -87,6 +87,8 @@ func TestValidateRepo(t *testing.T) {
 		{"scheme case-insensitive", deploy.Repo{URL: "HTTPS://github.com/sahana/eden.git", Branch: "master"}, nil},
 
 		{"empty URL", deploy.Repo{Branch: "master"}, invalid("eden.url")},
+		{"password in URL", deploy.Repo{URL: "https://user:s3cret@git.example.org/eden.git", Branch: "master"}, invalid("eden.url")},
+		{"empty password in URL", deploy.Repo{URL: "https://user:@git.example.org/eden.git", Branch: "master"}, invalid("eden.url")},
 		{"no scheme", deploy.Repo{URL: "github.com/sahana/eden.git", Branch: "master"}, invalid("eden.url")},
 		{"scp-like", deploy.Repo{URL: "git@github.com:sahana/eden.git", Branch: "master"}, invalid("eden.url")},
 		{"ftp", deploy.Repo{URL: "ftp://example.org/eden.git", Branch: "master"}, invalid("eden.url")},
