@@ -123,18 +123,27 @@ func Parse(definition []byte, subs map[string]string) (*Definition, error) {
 		return m
 	})
 	var raw json.RawMessage = []byte(text)
-	return parseMachine(raw, "", true)
+	return parseMachine(raw, "", scopeTop)
 }
 
-func parseMachine(raw json.RawMessage, where string, top bool) (*Definition, error) {
+type scope int
+
+const (
+	scopeTop scope = iota
+	scopeBranch
+	scopeItemProcessor
+)
+
+func parseMachine(raw json.RawMessage, where string, sc scope) (*Definition, error) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return nil, fmt.Errorf("asl: %sdefinition is not a JSON object: %v", where, err)
 	}
 	allowed := []string{"StartAt", "States", "Comment"}
-	if top {
+	switch sc {
+	case scopeTop:
 		allowed = append(allowed, "TimeoutSeconds", "Version", "QueryLanguage")
-	} else if strings.Contains(where, "ItemProcessor") {
+	case scopeItemProcessor:
 		allowed = append(allowed, "ProcessorConfig")
 	}
 	if err := onlyFields(m, allowed); err != nil {
@@ -634,7 +643,7 @@ func (s *state) parseParallel(f *fields, where string) error {
 		return fmt.Errorf("Branches must be a non-empty array")
 	}
 	for i, b := range bs {
-		d, err := parseMachine(b, fmt.Sprintf("%s%s.Branches[%d]: ", where, s.name, i), false)
+		d, err := parseMachine(b, fmt.Sprintf("%s%s.Branches[%d]: ", where, s.name, i), scopeBranch)
 		if err != nil {
 			return err
 		}
@@ -653,7 +662,11 @@ func (s *state) parseMap(f *fields, where string) error {
 	if proc == nil {
 		return fmt.Errorf("needs ItemProcessor (or the legacy Iterator)")
 	}
-	d, err := parseMachine(proc, fmt.Sprintf("%s%s.%s: ", where, s.name, key), false)
+	sc := scopeItemProcessor
+	if key == "Iterator" {
+		sc = scopeBranch
+	}
+	d, err := parseMachine(proc, fmt.Sprintf("%s%s.%s: ", where, s.name, key), sc)
 	if err != nil {
 		return err
 	}

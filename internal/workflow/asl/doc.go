@@ -55,7 +55,7 @@
 //   - arn:aws:states:::lambda:invoke with Parameters FunctionName and
 //     Payload: the result is Lambda's invoke shape, {"Payload": <output>,
 //     "StatusCode": 200, "ExecutedVersion": "$LATEST", "SdkHttpMetadata": ...,
-//     "SdkResponseMetadata": ...};
+//     "SdkResponseMetadata": ...}; without Payload the function gets {};
 //   - arn:aws:states:::lambda:invoke.waitForTaskToken: the engine makes a
 //     token, passes it as $$.Task.Token, calls the function (which returns
 //     at once) and waits for SendTaskSuccess, SendTaskFailure or
@@ -107,7 +107,9 @@
 //
 // The engine is safe for concurrent use. Each running execution has one
 // goroutine, plus one per running Parallel branch or Map iteration; Close
-// stops them all and leaves unfinished executions RUNNING in the journal
-// for the next Resume. Time comes from Config.Clock (the system clock by
+// stops them all (task handlers must honour their context) and leaves
+// unfinished executions RUNNING in the journal for the next Resume, which
+// must be called once after New and Load, before relying on executions
+// from an earlier process. Time comes from Config.Clock (the system clock by
 // default, which testing/synctest fakes).
 package asl
