@@ -85,7 +85,12 @@ func TestCrashChild(t *testing.T) {
 		Item  string
 	}) (struct{}, error) {
 		appendLine(t, filepath.Join(dir, "notify"), in.Item)
-		return struct{}{}, os.WriteFile(filepath.Join(dir, "token-"+in.Item), []byte(in.Token), 0o600)
+		// Write then rename, so the reader never sees a partial token.
+		tmp := filepath.Join(dir, "tmp-"+in.Item)
+		if err := os.WriteFile(tmp, []byte(in.Token), 0o600); err != nil {
+			return struct{}{}, err
+		}
+		return struct{}{}, os.Rename(tmp, filepath.Join(dir, "token-"+in.Item))
 	})
 	Handle(reg, "b", func(context.Context, any) (string, error) {
 		appendLine(t, filepath.Join(dir, "b"), "run")

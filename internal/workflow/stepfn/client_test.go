@@ -251,10 +251,12 @@ func newTestClient(t *testing.T) (*Client, *fakeSFN) {
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
 	api := sfn.New(sfn.Options{
-		Region:           "us-east-1",
-		Credentials:      credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""),
-		BaseEndpoint:     aws.String(srv.URL),
-		HTTPClient:       srv.Client(),
+		Region:       "us-east-1",
+		Credentials:  credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""),
+		BaseEndpoint: aws.String(srv.URL),
+		// A connection per request: no keep-alive reuse to race with the
+		// server under load.
+		HTTPClient:       &http.Client{Transport: &http.Transport{DisableKeepAlives: true}},
 		RetryMaxAttempts: 1,
 	})
 	c, err := New(api, map[string]string{"run": machineARN, "gone": strings.Replace(machineARN, "eden-run", "deleted", 1)})
