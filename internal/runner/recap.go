@@ -22,7 +22,12 @@ type RecapScanner struct {
 	failures map[string][]Failure
 	lastHost string // the host of the last fatal line, for "...ignoring"
 	recap    []HostReport
+	lastErr  string
 }
+
+// LastError returns the last "ERROR! ..." line Ansible printed (why it
+// stopped before running anything, typically), or "".
+func (s *RecapScanner) LastError() string { return s.lastErr }
 
 var (
 	taskLine  = regexp.MustCompile(`^(?:TASK|RUNNING HANDLER) \[(.*)\] \**\s*$`)
@@ -35,6 +40,9 @@ func (s *RecapScanner) Line(line string) {
 	line = strings.TrimRight(line, "\r")
 	if s.failures == nil {
 		s.failures = map[string][]Failure{}
+	}
+	if strings.HasPrefix(line, "ERROR! ") {
+		s.lastErr = oneLine(line)
 	}
 	if strings.HasPrefix(line, "PLAY RECAP ") {
 		s.inRecap = true
