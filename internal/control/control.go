@@ -39,8 +39,11 @@ type Config struct {
 	Runner   deploy.Runner // to cancel a running step
 	// Machine is the logical name of the run state machine.
 	Machine string
-	Now     func() time.Time
-	Log     *slog.Logger
+	// RunEnded, if set, is told of every run the service ends itself
+	// (cancelled, or failed to start).
+	RunEnded func(ctx context.Context, r *deploy.Run)
+	Now      func() time.Time
+	Log      *slog.Logger
 }
 
 // Service runs the use cases.
@@ -206,11 +209,18 @@ func (s *Service) failRun(ctx context.Context, run *deploy.Run, reason string) {
 		if err := s.cfg.Store.UpdateRun(ctx, r); err == nil {
 			*run = *r
 			s.observe(ctx, r)
+			s.ended(ctx, r)
 			return
 		} else if !deploy.IsKind(err, deploy.KindConflict) {
 			s.cfg.Log.ErrorContext(ctx, "could not mark a run failed", "run", run.ID, "err", err)
 			return
 		}
+	}
+}
+
+func (s *Service) ended(ctx context.Context, r *deploy.Run) {
+	if s.cfg.RunEnded != nil {
+		s.cfg.RunEnded(ctx, r)
 	}
 }
 
@@ -502,6 +512,7 @@ func (s *Service) CancelRun(ctx context.Context, c Caller, id, runID string) (*d
 		}
 	}
 	s.observe(ctx, r)
+	s.ended(ctx, r)
 	for _, st := range r.Steps {
 		if st.CommandID != "" && s.cfg.Runner != nil {
 			if err := s.cfg.Runner.Cancel(ctx, st.CommandID); err != nil {

@@ -70,8 +70,11 @@ type Config struct {
 	StepTimeout time.Duration
 	// Retention is how long finished runs are kept; 0 keeps them.
 	Retention time.Duration
-	Now       func() time.Time
-	Log       *slog.Logger
+	// RunEnded, if set, is told of every run FinishRun ends (locally: to
+	// close the run's log so its followers stop).
+	RunEnded func(ctx context.Context, r *deploy.Run)
+	Now      func() time.Time
+	Log      *slog.Logger
 }
 
 // Tasks are the task functions, bound to their dependencies.
@@ -393,6 +396,9 @@ func (t *Tasks) FinishRun(ctx context.Context, in FinishInput) (Finished, error)
 	}
 	if err := t.observe(ctx, r); err != nil {
 		return Finished{}, err
+	}
+	if t.cfg.RunEnded != nil {
+		t.cfg.RunEnded(ctx, r)
 	}
 	out := Finished{Status: r.Status}
 	if r.Lifecycle != nil {
