@@ -12,6 +12,8 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
@@ -302,6 +304,9 @@ func buildVars(d *deploy.Deployment, r *deploy.Run, step deploy.Step) (*vars, er
 	eden := step.Role == deploy.RoleAll || step.Role == deploy.RoleEden
 	web := step.Role == deploy.RoleAll || step.Role == deploy.RoleWebServer
 
+	if err := checkUserText(d); err != nil {
+		return nil, err
+	}
 	v := &vars{root: newMapping()}
 	m := v.root
 	m.str("eden_deployment_id", d.ID)
@@ -540,4 +545,24 @@ func hbaAddress(h string) string {
 		return h
 	}
 	return netip.PrefixFrom(a, a.BitLen()).String()
+}
+
+// checkUserText refuses, as a defence in depth, deployment strings that
+// are not valid UTF-8 or hold NUL: YAML cannot carry them verbatim.
+func checkUserText(d *deploy.Deployment) error {
+	fields := []struct{ name, value string }{
+		{"name", d.Name}, {"eden.url", d.Eden.URL}, {"eden.branch", d.Eden.Branch},
+		{"web2py.url", d.Web2py.URL}, {"web2py.branch", d.Web2py.Branch},
+		{"template", d.Template}, {"country", d.Country},
+		{"admin_email", d.AdminEmail}, {"sender_email", d.SenderEmail},
+	}
+	for i, p := range d.Prepopulate {
+		fields = append(fields, struct{ name, value string }{fmt.Sprintf("prepopulate[%d]", i), p})
+	}
+	for _, f := range fields {
+		if !utf8.ValidString(f.value) || strings.ContainsRune(f.value, 0) {
+			return deploy.Invalid(f.name, "must be valid UTF-8 without NUL characters")
+		}
+	}
+	return nil
 }
