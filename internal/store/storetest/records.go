@@ -40,6 +40,37 @@ func testIdempotency(h *harness) {
 	wantKind(t, err, deploy.KindNotFound, "GetIdempotency of an unknown key")
 }
 
+func testIdempotencyComplete(h *harness) {
+	t := h.t
+	pending := idemRecord("alice/key-2", "pending", t0)
+	pending.Status, pending.Header, pending.Body = 0, "", nil
+	wantNoError(t, h.s.PutIdempotency(h.ctx, pending), "PutIdempotency of a pending record")
+	wantKind(t, h.s.PutIdempotency(h.ctx, pending), deploy.KindConflict, "PutIdempotency of a pending key")
+
+	done := idemRecord("alice/key-2", "done", t0)
+	done.ExpiresAt = t0.Add(48 * time.Hour)
+	wantNoError(t, h.s.CompleteIdempotency(h.ctx, done), "CompleteIdempotency")
+	got, err := h.s.GetIdempotency(h.ctx, done.Key)
+	wantNoError(t, err, "GetIdempotency")
+	if diff := cmp.Diff(&done, got); diff != "" {
+		t.Errorf("completed record (-want +got):\n%s", diff)
+	}
+	twice := idemRecord("alice/key-2", "twice", t0)
+	wantKind(t, h.s.CompleteIdempotency(h.ctx, twice), deploy.KindConflict, "CompleteIdempotency of a completed record")
+	got, err = h.s.GetIdempotency(h.ctx, done.Key)
+	wantNoError(t, err, "GetIdempotency")
+	if diff := cmp.Diff(&done, got); diff != "" {
+		t.Errorf("a refused completion changed the record (-want +got):\n%s", diff)
+	}
+	wantKind(t, h.s.CompleteIdempotency(h.ctx, idemRecord("alice/none", "x", t0)), deploy.KindNotFound, "CompleteIdempotency of an unknown key")
+
+	wantNoError(t, h.s.DeleteIdempotency(h.ctx, done.Key), "DeleteIdempotency")
+	_, err = h.s.GetIdempotency(h.ctx, done.Key)
+	wantKind(t, err, deploy.KindNotFound, "GetIdempotency after delete")
+	wantNoError(t, h.s.DeleteIdempotency(h.ctx, done.Key), "DeleteIdempotency of a deleted key")
+	wantNoError(t, h.s.PutIdempotency(h.ctx, pending), "PutIdempotency after delete")
+}
+
 func testIdempotencyExpiry(h *harness) {
 	t := h.t
 	rec := idemRecord("alice/key-1", "first", t0)
@@ -216,11 +247,23 @@ func testRaceIdempotency(h *harness) {
 	recs := make([]deploy.IdempotencyRecord, h.racers)
 	for i := range recs {
 		recs[i] = idemRecord("alice/retry", fmt.Sprintf("racer-%02d", i), t0)
+		recs[i].Status, recs[i].Header, recs[i].Body = 0, "", nil
 	}
 	w := h.race("PutIdempotency", func(i int) error { return h.s.PutIdempotency(h.ctx, recs[i]) })
 	got, err := h.s.GetIdempotency(h.ctx, "alice/retry")
 	wantNoError(t, err, "GetIdempotency")
 	if diff := cmp.Diff(&recs[w], got); diff != "" {
 		t.Errorf("the stored record is not the winner's (-want +got):\n%s", diff)
+	}
+
+	// Completing the pending record: exactly one response is stored.
+	for i := range recs {
+		recs[i] = idemRecord("alice/retry", fmt.Sprintf("response-%02d", i), t0)
+	}
+	w = h.race("CompleteIdempotency", func(i int) error { return h.s.CompleteIdempotency(h.ctx, recs[i]) })
+	got, err = h.s.GetIdempotency(h.ctx, "alice/retry")
+	wantNoError(t, err, "GetIdempotency")
+	if diff := cmp.Diff(&recs[w], got); diff != "" {
+		t.Errorf("the stored response is not the winner's (-want +got):\n%s", diff)
 	}
 }

@@ -189,7 +189,9 @@ func testRunsMissing(h *harness) {
 	wantKind(t, err, deploy.KindNotFound, "GetRun of a run under another deployment")
 	ghost := h.newRun(d, deploy.RunPull)
 	wantKind(t, h.s.UpdateRun(h.ctx, ghost), deploy.KindNotFound, "UpdateRun of a missing run")
-	wantKind(t, h.s.AddInstance(h.ctx, "d-missing", 1, deploy.Instance{Type: deploy.InstanceTest}, ghost), deploy.KindNotFound, "AddInstance on a missing deployment")
+	orphan := *ghost
+	orphan.DeploymentID = "d-missing"
+	wantKind(t, h.s.AddInstance(h.ctx, "d-missing", 1, deploy.Instance{Type: deploy.InstanceTest}, &orphan), deploy.KindNotFound, "AddInstance on a missing deployment")
 }
 
 func testRunStaleVersion(h *harness) {
