@@ -369,6 +369,20 @@ func (c *Cluster) makeNetwork(ctx context.Context) error {
 	return nil
 }
 
+// noDNS is every host's resolv.conf: no name server (lookups fail at once
+// on 127.0.0.1:53 instead of timing out on an unreachable one).
+const noDNS = "# testhost: no DNS, this host has no route out; names are in /etc/hosts\n"
+
+// hostsFile is every host's /etc/hosts: localhost and the cluster's hosts.
+func (c *Cluster) hostsFile() string {
+	var b strings.Builder
+	b.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+	for _, o := range c.Hosts {
+		fmt.Fprintf(&b, "%s\t%s\n", o.Addr, o.Name)
+	}
+	return b.String()
+}
+
 // sshdConfig is the per-host sshd configuration; paths are as sshd sees them.
 func sshdConfig(h *Host, hostKey, authKeys, pidFile string) string {
 	return fmt.Sprintf(`# edendeploy testhost %s
@@ -429,12 +443,26 @@ func (h *Host) start(ctx context.Context, detached bool) error {
 		if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
 			return fmt.Errorf("testhost: %s: %w", h.Name, err)
 		}
-		// ip netns exec gives sshd its own mount namespace (slave of the
-		// machine's): there, root's ~/.bashrc is masked, because bash reads it
-		// for every SSH command and this machine's interactive setup (pyenv
-		// rehash with its lock file) can stall sessions for a minute.
+		hostsPath, resolvPath := filepath.Join(h.dir, "hosts"), filepath.Join(h.dir, "resolv.conf")
+		if err := os.WriteFile(hostsPath, []byte(c.hostsFile()), 0o644); err != nil {
+			return fmt.Errorf("testhost: %s: %w", h.Name, err)
+		}
+		if err := os.WriteFile(resolvPath, []byte(noDNS), 0o644); err != nil {
+			return fmt.Errorf("testhost: %s: %w", h.Name, err)
+		}
+		// ip netns exec gives sshd its own mount namespace (a slave of the
+		// machine's), where this host gets its own /etc/hosts (its name and
+		// its peers') and a resolv.conf without DNS: the machine's name server
+		// is out of reach, and each lookup would stall ~10 s (Ansible's fqdn
+		// fact). Root's ~/.bashrc is masked there too: bash reads it for every
+		// SSH command, and interactive setup such as pyenv's rehash lock can
+		// stall sessions for a minute.
+		script := `hostname "$1" && mount --bind "$3" /etc/hosts && ` +
+			`{ [ ! -e /etc/resolv.conf ] || mount --bind "$4" /etc/resolv.conf; } && ` +
+			`{ [ ! -f /root/.bashrc ] || mount --bind /dev/null /root/.bashrc; } && ` +
+			`exec ` + sshdPath + ` -D -e -f "$2"`
 		args = []string{"netns", "exec", h.Netns, "unshare", "--uts",
-			"sh", "-c", `hostname "$1" && { [ ! -f /root/.bashrc ] || mount --bind /dev/null /root/.bashrc; } && exec ` + sshdPath + ` -D -e -f "$2"`, "sh", h.Name, cfg}
+			"sh", "-c", script, "sh", h.Name, cfg, hostsPath, resolvPath}
 	}
 	logf, err := os.OpenFile(filepath.Join(h.dir, "sshd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {

@@ -522,11 +522,6 @@ func (h *Host) prepareRoot(ctx context.Context, lowers []string, srcs aptSources
 	}
 	h.mounted = true
 	c := h.cluster
-	var hosts strings.Builder
-	hosts.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
-	for _, o := range c.Hosts {
-		fmt.Fprintf(&hosts, "%s\t%s\n", o.Addr, o.Name)
-	}
 	pub, err := os.ReadFile(c.KeyPath + ".pub")
 	if err != nil {
 		return fmt.Errorf("testhost: %s: %w", h.Name, err)
@@ -537,8 +532,8 @@ func (h *Host) prepareRoot(ctx context.Context, lowers []string, srcs aptSources
 		data string
 	}{
 		{"etc/hostname", 0o644, h.Name + "\n"},
-		{"etc/hosts", 0o644, hosts.String()},
-		{"etc/resolv.conf", 0o644, "# no DNS: this host has no route out\n"},
+		{"etc/hosts", 0o644, c.hostsFile()},
+		{"etc/resolv.conf", 0o644, noDNS},
 		{"root/.ssh/authorized_keys", 0o600, string(pub)},
 		{strings.TrimPrefix(debianSSHDConfig, "/"), 0o644,
 			sshdConfig(h, "/etc/ssh/ssh_host_ed25519_key", "/root/.ssh/authorized_keys", "/run/sshd.pid")},
