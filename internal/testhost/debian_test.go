@@ -164,3 +164,18 @@ func TestDebianWithPackages(t *testing.T) {
 	}
 	_ = context.Background
 }
+
+func TestDebianEdenPackages(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a package layer of PostgreSQL, PostGIS, nginx and uWSGI on first run")
+	}
+	begin := time.Now()
+	c := testhost.StartDebian(t, 1, testhost.WithPackages(testhost.EdenPackages...))
+	t.Logf("timing: StartDebian with EdenPackages (layer build included if not cached): %v", time.Since(begin))
+	ctx := ctxFor(t, time.Minute)
+	for _, bin := range []string{"/usr/lib/postgresql/15/bin/postgres", "/usr/sbin/nginx", "/usr/bin/uwsgi", "/usr/sbin/cron"} {
+		if _, err := c.Hosts[0].Run(ctx, "test", "-x", bin); err != nil {
+			t.Errorf("%s missing: %v", bin, err)
+		}
+	}
+}

@@ -23,6 +23,13 @@
 // a namespace that does not forward). The machine-side address of the subnet
 // (Cluster.Gateway, x.x.x.1) is where WithAptProxy listens.
 //
+// Outside of go test (e.g. `make demo-hosts`), a command calls Create with a
+// Spec{Dir: ..., Detached: true} and exits; a later one calls Load(dir) and
+// Close. Sweep removes what a crashed test process left behind (Create calls
+// it too). Create also installs an "unreachable 10.231.0.0/16" route on the
+// machine, so that talking to a host of a closed cluster fails on the machine
+// instead of leaving it through the default route.
+//
 // Everything needs root, iproute2, util-linux (nsenter, unshare) and
 // openssh-server (sshd, ssh-keygen); StartDebian also needs debootstrap
 // (only to build the template once) and overlayfs. The testing.TB wrappers
@@ -117,6 +124,14 @@ func WithAptProxy() Option { return func(s *Spec) { s.AptProxy = true } }
 // (the "fast path": an apt task in a role becomes a no-op).
 func WithPackages(pkgs ...string) Option {
 	return func(s *Spec) { s.Packages = append(s.Packages, pkgs...) }
+}
+
+// EdenPackages is what Eden's roles install on a 3-tier or all-in-one
+// server. Pass it as WithPackages(EdenPackages...) so that every test shares
+// one cached layer (layers are named after a hash of the list).
+var EdenPackages = []string{
+	"cron", "git", "nginx", "postgis", "postgresql", "python3-psycopg2",
+	"uwsgi", "uwsgi-plugin-python3",
 }
 
 // WithMirror overrides the Debian mirror URL.
