@@ -62,7 +62,7 @@ func TestAptProxyFilters(t *testing.T) {
 		{"POST", upstream.URL + "/debian/", 403},
 		{"PUT", upstream.URL + "/debian/", 403},
 		{"GET", "http://127.0.0.2:" + up.Port() + "/debian/", 403}, // another host
-		{"GET", "http://" + up.Hostname() + ":1/debian/", 403},        // another port
+		{"GET", "http://" + up.Hostname() + ":1/debian/", 403},     // another port
 	}
 	for _, tt := range tests {
 		req, _ := http.NewRequest(tt.method, tt.url, strings.NewReader(""))
