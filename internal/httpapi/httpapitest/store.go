@@ -30,6 +30,15 @@ type Store struct {
 	tokens  map[string]deploy.Token
 	writes  int
 	created int // runs created
+	fail    error
+}
+
+// Fail makes every later listing and read of a deployment fail with err
+// (nil restores them).
+func (s *Store) Fail(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fail = err
 }
 
 var _ deploy.Store = (*Store)(nil)
@@ -109,6 +118,9 @@ func (s *Store) CreateDeployment(ctx context.Context, d *deploy.Deployment, firs
 func (s *Store) GetDeployment(ctx context.Context, id string) (*deploy.Deployment, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.fail != nil {
+		return nil, s.fail
+	}
 	return s.dep(id)
 }
 
@@ -143,6 +155,9 @@ func page[T any](items []T, key func(T) string, p deploy.Page, list, scope strin
 func (s *Store) ListDeployments(ctx context.Context, owner string, p deploy.Page) ([]*deploy.Deployment, string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.fail != nil {
+		return nil, "", s.fail
+	}
 	var ds []*deploy.Deployment
 	for id := range s.deps {
 		d, _ := s.dep(id)
