@@ -83,9 +83,7 @@ func decodeVars(t testing.TB, b *Bundle) map[string]any {
 
 func TestRenderCrossTierFacts(t *testing.T) {
 	d := newDeployment(t, tierServers(), deploy.InstanceProd, deploy.InstanceDeployed)
-	r := newRun(t, d, deploy.RunRequest{Kind: deploy.RunPull, Instance: deploy.InstanceProd})
 	deployRun := newRun(t, d, deploy.RunRequest{Kind: deploy.RunDeploy, Instance: deploy.InstanceProd})
-	_ = r
 	steps := map[string]map[string]any{}
 	for i, s := range deployRun.Steps {
 		b, err := Render(Input{Deployment: d, Run: deployRun, Step: i}, Options{})
