@@ -28,7 +28,7 @@ var allowedOps = map[string]bool{
 	"GetItem": true, "Query": true, "BatchGetItem": true,
 	"PutItem": true, "DeleteItem": true, "UpdateItem": true,
 	"TransactWriteItems": true, "BatchWriteItem": true,
-	"CreateTable": true,
+	"CreateTable": true, "DescribeTable": true,
 }
 
 // opRecorder counts every operation the client sends, by name, from the

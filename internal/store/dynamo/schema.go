@@ -3,6 +3,7 @@ package dynamo
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -62,12 +63,27 @@ func TableSchema(table string) *dynamodb.CreateTableInput {
 }
 
 // CreateTable creates the store's table (for tests and local runs; on AWS
-// the SAM template does). It does not wait for the table to become ACTIVE:
-// minidyn never reports a status, and dynalite with --createTableMs 0 is
-// ready at once.
+// the SAM template does) and waits until it is usable. It polls
+// DescribeTable itself rather than using the SDK's table-exists waiter:
+// minidyn reports no TableStatus at all, which counts as ready here.
 func (s *Store) CreateTable(ctx context.Context) error {
 	if _, err := s.db.CreateTable(ctx, TableSchema(s.table)); err != nil {
 		return fmt.Errorf("dynamo: create table %s: %w", s.table, err)
 	}
-	return nil
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		out, err := s.db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(s.table)})
+		if err != nil {
+			return fmt.Errorf("dynamo: create table %s: wait until active: %w", s.table, err)
+		}
+		if st := out.Table.TableStatus; st == "" || st == types.TableStatusActive {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("dynamo: create table %s: still %s: %w", s.table, out.Table.TableStatus, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
