@@ -37,7 +37,7 @@ func Prerequisites(k Kind) error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("%w: must run as root (network namespaces, sshd, mounts)", ErrMissing)
 	}
-	cmds := []string{"ip", "ssh-keygen", "unshare", "nsenter", sshdPath}
+	cmds := []string{"ip", "ssh", "ssh-keygen", "unshare", "nsenter", sshdPath}
 	if k == Debian {
 		cmds = append(cmds, "chroot", "mount")
 	}
