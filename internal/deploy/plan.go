@@ -21,9 +21,11 @@ const (
 //	pull, restart,
 //	reconfigure            eden
 //	backup                 db
-//	scale-out (eden)       eden-new (the new host), webserver (upstreams)
+//	scale-out (eden)       db (pg_hba lets the new host in), eden-new (the
+//	                       new host), webserver (upstreams)
 //	scale-out (webserver)  webserver-new (the new host)
-//	scale-in  (eden)       webserver (upstreams without the host)
+//	scale-in  (eden)       db (pg_hba without the host), webserver (upstreams
+//	                       without it)
 //	scale-in  (other)      no steps
 func Plan(d *Deployment, r *Run) ([]Step, error) {
 	playbook := map[RunKind]string{
@@ -61,18 +63,25 @@ func Plan(d *Deployment, r *Run) ([]Step, error) {
 		}
 		switch s.Role {
 		case RoleEden:
-			return []Step{newStep("eden-new", RoleEden, s.Host, playbook), tier(RoleWebServer)}, nil
+			return []Step{tier(RoleDB), newStep("eden-new", RoleEden, s.Host, playbook), tier(RoleWebServer)}, nil
 		case RoleWebServer:
 			return []Step{newStep("webserver-new", RoleWebServer, s.Host, playbook)}, nil
 		}
 		return nil, Invalid("role", "only eden and webserver servers can scale out, not %s", s.Role)
 	case RunScaleIn:
-		// The leaving server is already gone from d.Servers: web servers
-		// rewrite their upstreams when an eden host leaves.
-		if r.HostRole == RoleEden && len(d.HostsOf(RoleWebServer)) > 0 {
-			return []Step{tier(RoleWebServer)}, nil
+		// The leaving server is already gone from d.Servers: when an eden
+		// host leaves, the database stops letting it in and the web
+		// servers rewrite their upstreams.
+		if r.HostRole != RoleEden {
+			return nil, nil
 		}
-		return nil, nil
+		var steps []Step
+		for _, role := range []Role{RoleDB, RoleWebServer} {
+			if len(d.HostsOf(role)) > 0 {
+				steps = append(steps, tier(role))
+			}
+		}
+		return steps, nil
 	}
 	return nil, fmt.Errorf("deploy: plan: unhandled run kind %q", r.Kind)
 }

@@ -86,6 +86,7 @@ func TestPlanThreeTier(t *testing.T) {
 			step("db", deploy.RoleDB, "backup.yml", db),
 		}},
 		{"scale-out eden", deploy.Run{Kind: deploy.RunScaleOut, Host: eden2, HostRole: deploy.RoleEden}, []deploy.Step{
+			step("db", deploy.RoleDB, "deploy.yml", db),
 			step("eden-new", deploy.RoleEden, "deploy.yml", eden2),
 			step("webserver", deploy.RoleWebServer, "deploy.yml", web1, web2),
 		}},
@@ -94,6 +95,7 @@ func TestPlanThreeTier(t *testing.T) {
 		}},
 		// A leaving server is already gone from the deployment.
 		{"scale-in eden", deploy.Run{Kind: deploy.RunScaleIn, Host: "eden3.example.org", HostRole: deploy.RoleEden}, []deploy.Step{
+			step("db", deploy.RoleDB, "deploy.yml", db),
 			step("webserver", deploy.RoleWebServer, "deploy.yml", web1, web2),
 		}},
 		{"scale-in webserver", deploy.Run{Kind: deploy.RunScaleIn, Host: "web3.example.org", HostRole: deploy.RoleWebServer}, nil},
@@ -135,13 +137,14 @@ func TestPlanRefuses(t *testing.T) {
 }
 
 func TestPlanScaleInOfLastEdenWithoutWebServers(t *testing.T) {
-	// What remains after servers left: no web server to tell.
+	// What remains after servers left: no web server to tell, but the
+	// database must stop letting the host in.
 	d := &deploy.Deployment{Servers: []deploy.Server{
 		{Host: "db1.example.org", Role: deploy.RoleDB},
 		{Host: "eden1.example.org", Role: deploy.RoleEden},
 	}}
 	steps, err := deploy.Plan(d, &deploy.Run{Kind: deploy.RunScaleIn, Host: "eden2.example.org", HostRole: deploy.RoleEden})
-	if err != nil || steps != nil {
-		t.Errorf("Plan = %v, %v; want no steps", steps, err)
+	if err != nil || len(steps) != 1 || steps[0].Name != "db" || !cmp.Equal(steps[0].Hosts, []string{"db1.example.org"}) {
+		t.Errorf("Plan = %v, %v; want one db step", steps, err)
 	}
 }

@@ -85,6 +85,10 @@ func (s Settings) Normalize() (Settings, error) {
 			errs = append(errs, Invalid(field, "a setting key is dotted identifiers such as base.public_url"))
 			continue
 		}
+		if kw := pythonKeyword(key); kw != "" {
+			errs = append(errs, Invalid(field, "%q is a Python keyword: 000_config.py could not use it", kw))
+			continue
+		}
 		if systemOwned(key) {
 			errs = append(errs, Invalid(field, "is owned by Eden Deploy and cannot be edited"))
 			continue
@@ -236,4 +240,24 @@ func checkText(field, s string, max int) error {
 		return Invalid(field, "must not contain NUL characters")
 	}
 	return nil
+}
+
+// pythonKeywords are Python 3's reserved words: a key segment named like one
+// would make settings.<key> a syntax error in 000_config.py.
+var pythonKeywords = map[string]bool{
+	"False": true, "None": true, "True": true, "and": true, "as": true, "assert": true, "async": true,
+	"await": true, "break": true, "class": true, "continue": true, "def": true, "del": true, "elif": true,
+	"else": true, "except": true, "finally": true, "for": true, "from": true, "global": true, "if": true,
+	"import": true, "in": true, "is": true, "lambda": true, "nonlocal": true, "not": true, "or": true,
+	"pass": true, "raise": true, "return": true, "try": true, "while": true, "with": true, "yield": true,
+}
+
+// pythonKeyword returns the first segment of key that is a Python keyword.
+func pythonKeyword(key string) string {
+	for _, seg := range strings.Split(key, ".") {
+		if pythonKeywords[seg] {
+			return seg
+		}
+	}
+	return ""
 }

@@ -151,6 +151,8 @@ func TestSettingsNormalizeRefuses(t *testing.T) {
 		reasons []string
 	}{
 		{"url not a URL", deploy.Settings{"base.public_url": "eden.example.org"}, invalid("settings.base.public_url"), nil},
+		{"python keyword in a key", deploy.Settings{"base.class": "x"}, invalid("settings.base.class"), []string{"Python keyword"}},
+		{"python keyword first", deploy.Settings{"import.os": "x"}, invalid("settings.import.os"), []string{"Python keyword"}},
 		{"url with path", deploy.Settings{"base.public_url": "http://eden.example.org/x"}, invalid("settings.base.public_url"), nil},
 		{"url not a string", deploy.Settings{"base.public_url": true}, invalid("settings.base.public_url"), []string{"type url"}},
 		{"email not an address", deploy.Settings{"mail.sender": "Eden <x@example.org>"}, invalid("settings.mail.sender"), nil},

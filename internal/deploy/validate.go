@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 func joinErrors(errs []error) error {
@@ -70,6 +71,8 @@ func ValidateRepo(field string, r Repo) error {
 		errs = append(errs, Invalid(field+".url", "is required"))
 	case strings.HasPrefix(r.URL, "-"):
 		errs = append(errs, Invalid(field+".url", "must not start with '-'"))
+	case !utf8.ValidString(r.URL):
+		errs = append(errs, Invalid(field+".url", "must be valid UTF-8"))
 	case strings.IndexFunc(r.URL, func(c rune) bool { return unicode.IsSpace(c) || unicode.IsControl(c) }) >= 0:
 		errs = append(errs, Invalid(field+".url", "must not contain spaces or control characters"))
 	case err != nil:
@@ -104,6 +107,8 @@ func ValidateBranch(field, b string) error {
 		return Invalid(field, "at most 255 characters")
 	case strings.HasPrefix(b, "-"):
 		return Invalid(field, "must not start with '-'")
+	case !utf8.ValidString(b):
+		return Invalid(field, "must be valid UTF-8")
 	case strings.HasPrefix(b, "/") || strings.HasSuffix(b, "/") || strings.HasSuffix(b, ".") ||
 		strings.HasSuffix(b, ".lock") || strings.Contains(b, "..") || strings.Contains(b, "//") ||
 		strings.HasPrefix(b, ".") || strings.Contains(b, "/.") || strings.Contains(b, ".lock/") ||

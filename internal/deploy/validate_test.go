@@ -119,6 +119,7 @@ func TestValidateBranch(t *testing.T) {
 		ok     bool
 	}{
 		{"master", true},
+		{"\xff", false},
 		{"R-2.21.2", true},
 		{"feature/setup-wizard", true},
 		{"v1.0", true},
