@@ -87,6 +87,7 @@ func startDynalite(t *testing.T) *peer {
 // and the expressions against a second implementation.
 func TestDynamoAgainstDynalite(t *testing.T) {
 	p := startDynalite(t)
+	t.Run("single-item writes on seeded items", func(t *testing.T) { testSingleItemWrites(t, p) })
 	rec := &opRecorder{}
 	storetest.Run(t, func(t *testing.T, env storetest.Env) deploy.Store {
 		return p.newStore(t, rec, env)
