@@ -71,3 +71,4 @@ bench:
 
 clean:
 	rm -rf $(BIN)
+include lambda.mk

@@ -1,0 +1,16 @@
+// Command preparestep is the Lambda function of the run state machine's PrepareStep
+// task (tasks.PrepareStep; ${PrepareStepFunctionArn} in statemachine/run.asl.json).
+package main
+
+import (
+	"context"
+
+	"github.com/edendeploy/edendeploy/internal/config"
+	"github.com/edendeploy/edendeploy/internal/lambdafn"
+)
+
+func main() {
+	lambdafn.Main(config.PrepareStep, func(a *lambdafn.App, ctx context.Context) (any, error) {
+		return a.Task("PrepareStepFunctionArn")
+	})
+}

@@ -1,0 +1,16 @@
+// Command recordstep is the Lambda function of the run state machine's RecordStep
+// task (tasks.RecordStep; ${RecordStepFunctionArn} in statemachine/run.asl.json).
+package main
+
+import (
+	"context"
+
+	"github.com/edendeploy/edendeploy/internal/config"
+	"github.com/edendeploy/edendeploy/internal/lambdafn"
+)
+
+func main() {
+	lambdafn.Main(config.RecordStep, func(a *lambdafn.App, ctx context.Context) (any, error) {
+		return a.Task("RecordStepFunctionArn")
+	})
+}

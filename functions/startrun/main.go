@@ -1,0 +1,16 @@
+// Command startrun is the Lambda function of the run state machine's StartRun
+// task (tasks.StartRun; ${StartRunFunctionArn} in statemachine/run.asl.json).
+package main
+
+import (
+	"context"
+
+	"github.com/edendeploy/edendeploy/internal/config"
+	"github.com/edendeploy/edendeploy/internal/lambdafn"
+)
+
+func main() {
+	lambdafn.Main(config.StartRun, func(a *lambdafn.App, ctx context.Context) (any, error) {
+		return a.Task("StartRunFunctionArn")
+	})
+}

@@ -1,0 +1,31 @@
+package lambdafn
+
+import (
+	"context"
+
+	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
+
+	"github.com/edendeploy/edendeploy/internal/auth"
+	"github.com/edendeploy/edendeploy/internal/httpapi"
+)
+
+// API returns the HTTP API wrapped for API Gateway HTTP API events
+// (payload 2.0). The caller comes from the JWT authorizer's claims
+// (auth.APIGatewayJWT), which httpadapter puts in the request context.
+func (a *App) API(ctx context.Context) (any, error) {
+	svc, store, err := a.Control(true)
+	if err != nil {
+		return nil, err
+	}
+	api, err := httpapi.New(httpapi.Config{
+		Service:     svc,
+		Auth:        &auth.APIGatewayJWT{AdminClaim: a.Config.AdminClaim, AdminGroup: a.Config.AdminGroup},
+		Idempotency: store,
+		Log:         a.Log,
+		FollowLimit: apiFollowLimit,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return httpadapter.NewV2(api).ProxyWithContext, nil
+}
