@@ -454,7 +454,10 @@ func (s *Store) ListDeployments(ctx context.Context, owner string, p deploy.Page
 				return nil
 			}
 		}
-		return pageDescending(idx.Cursor(), after, limit, func(k, v []byte) error {
+		return pageDescending(idx.Cursor(), after, limit, func(k, v []byte, extra bool) error {
+			if extra {
+				return nil
+			}
 			d, err := getDeployment(tx, string(v))
 			if err != nil {
 				return err
@@ -469,11 +472,13 @@ func (s *Store) ListDeployments(ctx context.Context, owner string, p deploy.Page
 	return ds, next, nil
 }
 
-// pageDescending visits up to limit keys before after (all keys when after
-// is empty), greatest first, for which take returns nil (take returns
-// errSkip to pass over a key), and calls more with the last visited key
-// when keys remain.
-func pageDescending(c *bbolt.Cursor, after string, limit int, take func(k, v []byte) error, more func(last []byte)) error {
+// pageDescending visits keys before after (all keys when after is empty),
+// greatest first, calling take for each until take has accepted limit of
+// them (take returns errSkip to pass over a key, such as an expired run).
+// When one more key would be accepted, it calls more with the last accepted
+// key: the position the next page starts after. The extra key is passed to
+// take too, with extra set, so that take can leave it out.
+func pageDescending(c *bbolt.Cursor, after string, limit int, take func(k, v []byte, extra bool) error, more func(last []byte)) error {
 	var k, v []byte
 	if after == "" {
 		k, v = c.Last()
@@ -487,15 +492,15 @@ func pageDescending(c *bbolt.Cursor, after string, limit int, take func(k, v []b
 	n := 0
 	var last []byte
 	for ; k != nil; k, v = c.Prev() {
-		if n == limit {
-			more(last)
-			return nil
-		}
-		switch err := take(k, v); {
+		switch err := take(k, v, n == limit); {
 		case errors.Is(err, errSkip):
 			continue
 		case err != nil:
 			return err
+		}
+		if n == limit {
+			more(last)
+			return nil
 		}
 		n++
 		last = append(last[:0], k...)
@@ -845,7 +850,7 @@ func (s *Store) ListRuns(ctx context.Context, deploymentID string, p deploy.Page
 		if runs == nil {
 			return nil
 		}
-		return pageDescending(runs.Cursor(), after, limit, func(k, v []byte) error {
+		return pageDescending(runs.Cursor(), after, limit, func(k, v []byte, extra bool) error {
 			r, err := record.DecodeRun(v)
 			if err != nil {
 				return err
@@ -853,7 +858,9 @@ func (s *Store) ListRuns(ctx context.Context, deploymentID string, p deploy.Page
 			if record.Expired(r.ExpiresAt, now) {
 				return errSkip
 			}
-			rs = append(rs, r)
+			if !extra {
+				rs = append(rs, r)
+			}
 			return nil
 		}, func(last []byte) { next = record.EncodeCursor(record.ListRuns, deploymentID, string(last)) })
 	})

@@ -306,7 +306,12 @@ func testRetention(h *harness) {
 	if diff := cmp.Diff([]string{active.ID}, runIDs(rs)); diff != "" {
 		t.Errorf("ListRuns after expiry (-want +got):\n%s", diff)
 	}
-	// Pages stay full when expired runs sit between live ones.
+	// An expired run past the end of a page does not make a next page.
+	rs, next, err := h.s.ListRuns(h.ctx, d.ID, deploy.Page{Limit: 1})
+	wantNoError(t, err, "ListRuns limit 1")
+	if diff := cmp.Diff([]string{active.ID}, runIDs(rs)); diff != "" || next != "" {
+		t.Errorf("ListRuns limit 1 after expiry = %v, next %q; want only the active run and no next page (-want +got):\n%s", runIDs(rs), next, diff)
+	}
 	h.wantRun(t, active, "the active run, long after")
 	h.wantActive(t, d.ID, active.ID, "after expiry")
 }
