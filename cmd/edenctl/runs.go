@@ -1,0 +1,346 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/edendeploy/edendeploy/internal/deploy"
+	"github.com/edendeploy/edendeploy/internal/httpapi"
+)
+
+func cmdRuns(ctx context.Context, a *app, args []string) error {
+	fs := a.flags("runs")
+	limit := fs.Int("limit", 20, "")
+	pos, err := a.parse(fs, args, 1, 1, "DEPLOYMENT [--limit N]")
+	if err != nil {
+		return err
+	}
+	var list httpapi.RunList
+	resp, err := a.get(ctx, deploymentPath(pos[0])+"/runs?limit="+strconv.Itoa(*limit), &list)
+	if err != nil {
+		return err
+	}
+	now := a.now()
+	return a.emit(resp.body, func(w io.Writer) {
+		fmt.Fprintln(w, "ID\tKIND\tINSTANCE\tSTATUS\tCREATED\tELAPSED\tREQUESTER")
+		for _, r := range list.Items {
+			status := string(r.Status)
+			if r.DryRun {
+				status += " (dry run)"
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Kind, dash(string(r.Instance)), status, ago(r.CreatedAt, now), elapsed(r.StartedAt, r.FinishedAt, now), dash(r.Requester))
+		}
+	})
+}
+
+func cmdRunShow(ctx context.Context, a *app, args []string) error {
+	fs := a.flags("run show")
+	pos, err := a.parse(fs, args, 2, 2, "DEPLOYMENT RUN")
+	if err != nil {
+		return err
+	}
+	var r deploy.Run
+	resp, err := a.get(ctx, runPath(pos[0], pos[1]), &r)
+	if err != nil {
+		return err
+	}
+	now := a.now()
+	return a.emit(resp.body, func(w io.Writer) { printRunTable(w, &r, now) })
+}
+
+func cmdRunCancel(ctx context.Context, a *app, args []string) error {
+	fs := a.flags("run cancel")
+	pos, err := a.parse(fs, args, 2, 2, "DEPLOYMENT RUN")
+	if err != nil {
+		return err
+	}
+	resp, err := a.call(ctx, request{method: http.MethodPost, path: runPath(pos[0], pos[1]) + "/cancel"})
+	if err != nil {
+		return err
+	}
+	var r deploy.Run
+	if err := decodeInto(resp, &r); err != nil {
+		return err
+	}
+	return a.emit(resp.body, func(w io.Writer) { fmt.Fprintf(w, "run %s %s\n", r.ID, r.Status) })
+}
+
+func cmdLogs(ctx context.Context, a *app, args []string) error {
+	fs := a.flags("logs")
+	follow := fs.Bool("f", false, "")
+	fs.BoolVar(follow, "follow", false, "")
+	pos, err := a.parse(fs, args, 2, 2, "[-f] DEPLOYMENT RUN")
+	if err != nil {
+		return err
+	}
+	if *follow {
+		return a.follow(ctx, pos[0], pos[1])
+	}
+	// The whole log so far, chunk by chunk.
+	var offset int64
+	for {
+		resp, err := a.call(ctx, request{method: http.MethodGet, path: fmt.Sprintf("%s/log?offset=%d&limit=%d", runPath(pos[0], pos[1]), offset, httpapi.MaxLogChunk)})
+		if err != nil {
+			return err
+		}
+		if _, err := a.stdout.Write(resp.body); err != nil {
+			return err
+		}
+		offset += int64(len(resp.body))
+		size, _ := strconv.ParseInt(resp.header.Get("X-Log-Size"), 10, 64)
+		if len(resp.body) == 0 || offset >= size {
+			return nil
+		}
+	}
+}
+
+// maybeWait follows the run to its end when --wait was given.
+func (a *app) maybeWait(ctx context.Context, rf runFlags, r *deploy.Run) error {
+	if !rf.wait || r == nil {
+		return nil
+	}
+	return a.follow(ctx, r.DeploymentID, r.ID)
+}
+
+// follow prints the run's log live (stdout) and its progress (stderr:
+// "step n of m", each host's state, elapsed time) until the run ends. It
+// returns a *runFailedError unless the run succeeded.
+func (a *app) follow(ctx context.Context, dep, runID string) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	p := &progress{a: a}
+	final := make(chan *deploy.Run, 1)
+	streamDone := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		final <- a.watchRun(ctx, dep, runID, p, cancel, streamDone)
+	}()
+	streamErr := a.streamLog(ctx, dep, runID)
+	close(streamDone)
+	r := <-final
+	cancel()
+	wg.Wait()
+	if r == nil {
+		if streamErr != nil {
+			return streamErr
+		}
+		return ctx.Err()
+	}
+	if r.Status != deploy.RunSucceeded {
+		return &runFailedError{status: string(r.Status), reason: r.Error}
+	}
+	return nil
+}
+
+// watchRun polls the run, printing its progress, until it is terminal (and
+// then, after a grace period for the log to finish, ends the stream) or
+// ctx ends. It returns the last run read.
+func (a *app) watchRun(ctx context.Context, dep, runID string, p *progress, stopStream context.CancelFunc, streamDone <-chan struct{}) *deploy.Run {
+	var last *deploy.Run
+	grace := time.Duration(0)
+	logDone := false
+	for {
+		var r deploy.Run
+		if _, err := a.get(ctx, runPath(dep, runID), &r); err == nil {
+			last = &r
+			p.show(&r)
+		} else if ctx.Err() == nil {
+			var ae *apiError
+			if errors.As(err, &ae) && ae.status < 500 {
+				ae.print(a.stderr)
+				stopStream()
+				return last
+			}
+		}
+		if last != nil && last.Status.Terminal() {
+			select {
+			case <-streamDone:
+				logDone = true
+			default:
+			}
+			if logDone {
+				return last
+			}
+			// The log normally completes with the run; if it does not
+			// within a few polls, stop waiting for it.
+			if grace >= 5*a.poll {
+				stopStream()
+				return last
+			}
+			grace += a.poll
+		}
+		select {
+		case <-ctx.Done():
+			return last
+		case <-streamDone:
+			// The log is complete: the run is ending; look again now.
+			logDone, streamDone = true, nil
+		case <-time.After(a.poll):
+		}
+	}
+}
+
+// streamLog copies the run's log to stdout over Server-Sent Events until
+// the "end" event, reconnecting where it stopped when a stream ends early.
+func (a *app) streamLog(ctx context.Context, dep, runID string) error {
+	offset := int64(0)
+	failures := 0
+	for ctx.Err() == nil {
+		ended, next, err := a.streamOnce(ctx, dep, runID, offset)
+		if next > offset {
+			offset, failures = next, 0
+		}
+		if ended {
+			return nil
+		}
+		var ae *apiError
+		if errors.As(err, &ae) {
+			if ae.status == http.StatusNotImplemented {
+				// No logs on this control plane: the status is all there is.
+				<-ctx.Done()
+				return nil
+			}
+			return err
+		}
+		if err != nil {
+			failures++
+			if failures > 5 {
+				return err
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(a.poll):
+		}
+	}
+	return nil
+}
+
+func (a *app) streamOnce(ctx context.Context, dep, runID string, offset int64) (ended bool, next int64, err error) {
+	next = offset
+	hr, err := a.newRequest(ctx, request{method: http.MethodGet, path: runPath(dep, runID) + "/log?follow=1"}, nil)
+	if err != nil {
+		return false, next, err
+	}
+	hr.Header.Set("Accept", "text/event-stream")
+	if offset > 0 {
+		hr.Header.Set("Last-Event-ID", strconv.FormatInt(offset, 10))
+	}
+	resp, err := a.httpc.Do(hr)
+	if err != nil {
+		return false, next, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 400 {
+		data, _ := io.ReadAll(resp.Body)
+		return false, next, problemOf(resp.StatusCode, data)
+	}
+	br := bufio.NewReader(resp.Body)
+	var name, id string
+	var data []string
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return false, next, err
+		}
+		line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
+		switch {
+		case line == "":
+			switch name {
+			case "end":
+				return true, next, nil
+			case "error":
+				return false, next, fmt.Errorf("following the log: %s", strings.Join(data, " "))
+			case "":
+				if data != nil {
+					if _, err := io.WriteString(a.stdout, strings.Join(data, "\n")); err != nil {
+						return false, next, err
+					}
+				}
+				if n, err := strconv.ParseInt(id, 10, 64); err == nil {
+					next = n
+				}
+			}
+			name, id, data = "", "", nil
+		case strings.HasPrefix(line, ":"):
+		case strings.HasPrefix(line, "event:"):
+			name = strings.TrimSpace(line[len("event:"):])
+		case strings.HasPrefix(line, "id:"):
+			id = strings.TrimSpace(line[len("id:"):])
+		case strings.HasPrefix(line, "data:"):
+			d := line[len("data:"):]
+			data = append(data, strings.TrimPrefix(d, " "))
+		}
+	}
+}
+
+// progress prints what changed in a run since it last looked.
+type progress struct {
+	a      *app
+	status deploy.RunStatus
+	steps  map[int]string // step index → what was printed last
+}
+
+func (p *progress) show(r *deploy.Run) {
+	now := p.a.now()
+	at := func() string {
+		if r.StartedAt.IsZero() {
+			return "[queued]"
+		}
+		return "[" + elapsed(r.StartedAt, r.FinishedAt, now) + "]"
+	}
+	if p.steps == nil {
+		p.steps = map[int]string{}
+	}
+	for i, s := range r.Steps {
+		if s.Status == deploy.StepPending {
+			continue
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "step %d of %d (%s): %s", i+1, len(r.Steps), s.Name, s.Status)
+		if s.Status == deploy.StepRunning {
+			fmt.Fprintf(&b, " on %s", strings.Join(s.Hosts, ", "))
+		}
+		if !s.StartedAt.IsZero() && s.Status != deploy.StepRunning {
+			fmt.Fprintf(&b, " in %s", elapsed(s.StartedAt, s.FinishedAt, now))
+		}
+		for _, h := range s.Results {
+			state := "ok"
+			switch {
+			case h.Unreachable > 0:
+				state = "unreachable"
+			case h.Failed > 0:
+				state = "failed"
+			}
+			fmt.Fprintf(&b, "\n    %s %s (ok=%d changed=%d failed=%d unreachable=%d)", h.Host, state, h.OK, h.Changed, h.Failed, h.Unreachable)
+			if h.Reason != "" {
+				fmt.Fprintf(&b, ": %s", h.Reason)
+			}
+		}
+		if s.Error != "" {
+			fmt.Fprintf(&b, "\n    %s", s.Error)
+		}
+		if line := b.String(); p.steps[i] != line {
+			p.steps[i] = line
+			fmt.Fprintf(p.a.stderr, "%s %s\n", at(), line)
+		}
+	}
+	if r.Status != p.status {
+		p.status = r.Status
+		msg := fmt.Sprintf("%s run %s %s", at(), r.ID, r.Status)
+		if r.Status.Terminal() && r.Error != "" {
+			msg += ": " + r.Error
+		}
+		fmt.Fprintln(p.a.stderr, msg)
+	}
+}
