@@ -20,9 +20,9 @@ func Run(t *testing.T, open func(t *testing.T) deploy.Blobs) {
 		s := open(t)
 		bodies := map[string][]byte{
 			"d-1/bundles/r-1/step-0.tar.gz": {0x1f, 0x8b, 0, 1, 2, 0xff},
-			"d-1/runs/r-1.log":             []byte("line\n"),
-			"commands/abc.json":            []byte(`{"token":"t"}`),
-			"empty":                        {},
+			"d-1/runs/r-1.log":              []byte("line\n"),
+			"commands/abc.json":             []byte(`{"token":"t"}`),
+			"empty":                         {},
 		}
 		for k, v := range bodies {
 			if err := s.PutBlob(ctx, k, v); err != nil {

@@ -253,8 +253,8 @@ func (fx *fixture) dispatch(t *testing.T) deploy.Dispatch {
 	}
 	return deploy.Dispatch{
 		DeploymentID: depID, RunID: "r-1", StepIndex: 1, StepName: "eden", BundleKey: key, Playbook: "deploy.yml",
-		Hosts:  []deploy.DispatchHost{{Host: "10.0.0.3", InstanceID: i1}, {Host: "10.0.0.4", InstanceID: i2}},
-		Token:  "token-1", Timeout: 20 * time.Minute, LogKey: depID + "/logs/r-1/step-1",
+		Hosts: []deploy.DispatchHost{{Host: "10.0.0.3", InstanceID: i1}, {Host: "10.0.0.4", InstanceID: i2}},
+		Token: "token-1", Timeout: 20 * time.Minute, LogKey: depID + "/logs/r-1/step-1",
 	}
 }
 
@@ -280,14 +280,14 @@ func TestDispatchSendsTheDocumentedRequest(t *testing.T) {
 		t.Errorf("record %+v", rec)
 	}
 	want := map[string]any{
-		"DocumentName":       "EdenDeploy-ApplyBundle-1A2B3C4D5E6F",
-		"InstanceIds":        []any{i1, i2},
-		"MaxConcurrency":     "100%",
-		"MaxErrors":          "100%",
-		"TimeoutSeconds":     float64(600),
-		"OutputS3BucketName": "edendeploy-data-123456789012",
-		"OutputS3KeyPrefix":  d.LogKey,
-		"Comment":            "eden " + depID + " run r-1 step 2 eden",
+		"DocumentName":           "EdenDeploy-ApplyBundle-1A2B3C4D5E6F",
+		"InstanceIds":            []any{i1, i2},
+		"MaxConcurrency":         "100%",
+		"MaxErrors":              "100%",
+		"TimeoutSeconds":         float64(600),
+		"OutputS3BucketName":     "edendeploy-data-123456789012",
+		"OutputS3KeyPrefix":      d.LogKey,
+		"Comment":                "eden " + depID + " run r-1 step 2 eden",
 		"CloudWatchOutputConfig": map[string]any{"CloudWatchOutputEnabled": true, "CloudWatchLogGroupName": "/eden/runs"},
 		"Parameters": map[string]any{
 			"bundleBucket":     []any{"edendeploy-data-123456789012"},
@@ -438,8 +438,8 @@ func eventCommand(t *testing.T, ev events.CloudWatchEvent) ssm.CommandDetail {
 func (fx *fixture) storeRecord(t *testing.T, det ssm.CommandDetail) ssm.Record {
 	rec := ssm.Record{
 		CommandID: det.CommandID, Token: "token-9", DeploymentID: depID, RunID: "r-9", StepIndex: 1, StepName: "eden",
-		Hosts:   []deploy.DispatchHost{{Host: "10.0.0.3", InstanceID: i1}, {Host: "10.0.0.4", InstanceID: i2}},
-		LogKey:  depID + "/logs/r-9/step-1", ResultsKey: det.Parameters["resultsKey"][0], Timeout: 30 * time.Minute,
+		Hosts:  []deploy.DispatchHost{{Host: "10.0.0.3", InstanceID: i1}, {Host: "10.0.0.4", InstanceID: i2}},
+		LogKey: depID + "/logs/r-9/step-1", ResultsKey: det.Parameters["resultsKey"][0], Timeout: 30 * time.Minute,
 	}
 	b, _ := json.Marshal(rec)
 	if err := fx.blobs.PutBlob(context.Background(), ssm.RecordKey(det.CommandID), b); err != nil {
