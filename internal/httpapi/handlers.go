@@ -94,6 +94,28 @@ type TokenCreated struct {
 	Token string `json:"token"`
 }
 
+// shown returns r as clients see it: without the Auto Scaling lifecycle
+// token, a capability to complete the lifecycle action that only the
+// workflow needs.
+func shown(r *deploy.Run) *deploy.Run {
+	if r == nil || r.Lifecycle == nil || r.Lifecycle.Token == "" {
+		return r
+	}
+	cp := *r
+	lc := *r.Lifecycle
+	lc.Token = ""
+	cp.Lifecycle = &lc
+	return &cp
+}
+
+func shownAll(rs []*deploy.Run) []*deploy.Run {
+	out := make([]*deploy.Run, len(rs))
+	for i, r := range rs {
+		out[i] = shown(r)
+	}
+	return out
+}
+
 func (a *API) health(c *call) error {
 	return writeJSON(c.w, http.StatusOK, map[string]string{"status": "ok"})
 }
@@ -139,7 +161,7 @@ func (a *API) createDeployment(c *call) error {
 	}
 	c.deployment, c.run = d.ID, run.ID
 	c.w.Header().Set("Location", deploymentPath(d.ID))
-	return writeJSON(c.w, http.StatusCreated, DeploymentCreated{Deployment: d, Run: run})
+	return writeJSON(c.w, http.StatusCreated, DeploymentCreated{Deployment: d, Run: shown(run)})
 }
 
 func (a *API) listDeployments(c *call) error {
@@ -162,7 +184,7 @@ func (a *API) getDeployment(c *call) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(c.w, http.StatusOK, DeploymentDetail{Deployment: d, ActiveRun: active})
+	return writeJSON(c.w, http.StatusOK, DeploymentDetail{Deployment: d, ActiveRun: shown(active)})
 }
 
 func (a *API) deleteDeployment(c *call) error {
@@ -191,7 +213,7 @@ func (a *API) addInstance(c *call) error {
 	}
 	c.run = run.ID
 	c.w.Header().Set("Location", deploymentPath(id)+"/instances/"+url.PathEscape(string(inst.Type)))
-	return writeJSON(c.w, http.StatusCreated, InstanceAdded{Instance: inst, Run: run})
+	return writeJSON(c.w, http.StatusCreated, InstanceAdded{Instance: inst, Run: shown(run)})
 }
 
 func (a *API) getInstance(c *call) error {
@@ -262,7 +284,7 @@ func (a *API) putSettings(c *call) error {
 	}
 	c.w.Header().Set("ETag", etag(newVersion))
 	c.w.Header().Set("Location", runPath(id, run.ID))
-	return writeJSON(c.w, http.StatusAccepted, SettingsReplaced{Run: run, Version: newVersion})
+	return writeJSON(c.w, http.StatusAccepted, SettingsReplaced{Run: shown(run), Version: newVersion})
 }
 
 func (a *API) startTask(c *call) error {
@@ -288,7 +310,7 @@ func (a *API) startTask(c *call) error {
 	}
 	c.run = run.ID
 	c.w.Header().Set("Location", runPath(id, run.ID))
-	return writeJSON(c.w, http.StatusAccepted, RunStarted{Run: run})
+	return writeJSON(c.w, http.StatusAccepted, RunStarted{Run: shown(run)})
 }
 
 func (a *API) listRuns(c *call) error {
@@ -300,10 +322,7 @@ func (a *API) listRuns(c *call) error {
 	if err != nil {
 		return err
 	}
-	if rs == nil {
-		rs = []*deploy.Run{}
-	}
-	return writeJSON(c.w, http.StatusOK, RunList{Items: rs, Next: next})
+	return writeJSON(c.w, http.StatusOK, RunList{Items: shownAll(rs), Next: next})
 }
 
 func (a *API) getRun(c *call) error {
@@ -311,7 +330,7 @@ func (a *API) getRun(c *call) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(c.w, http.StatusOK, run)
+	return writeJSON(c.w, http.StatusOK, shown(run))
 }
 
 func (a *API) cancelRun(c *call) error {
@@ -319,7 +338,7 @@ func (a *API) cancelRun(c *call) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(c.w, http.StatusOK, run)
+	return writeJSON(c.w, http.StatusOK, shown(run))
 }
 
 func (a *API) createToken(c *call) error {

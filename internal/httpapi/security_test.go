@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"net/http/httptest"
 	"slices"
@@ -339,5 +340,29 @@ func TestInternalErrorsAreLoggedNotShown(t *testing.T) {
 	check(t, rec, "GET", "/v1/deployments", 503)
 	if rec.Header().Get("Retry-After") == "" || strings.Contains(rec.Body.String(), "throttled") {
 		t.Errorf("503: Retry-After %q, body %s", rec.Header().Get("Retry-After"), rec.Body)
+	}
+}
+
+func TestLifecycleTokenNotShown(t *testing.T) {
+	e := httpapitest.New(t)
+	id, first := created(t, e, e.Alice, "site", "10.0.0.5")
+	e.FinishRun(t, id, first, deploy.RunSucceeded)
+	now := e.Clock.Now()
+	r := &deploy.Run{ID: "r-scale", DeploymentID: id, Kind: deploy.RunScaleIn, Host: "10.0.0.9", HostRole: deploy.RoleEden,
+		Status: deploy.RunQueued, Requester: "autoscaling", CreatedAt: now,
+		Lifecycle: &deploy.LifecycleAction{GroupName: "g", HookName: "h", Token: "lc-secret-token", InstanceID: "i-0123456789abcdef0", Transition: "autoscaling:EC2_INSTANCE_TERMINATING"}}
+	if err := e.Store.CreateRun(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	for _, rt := range []struct{ pattern, path string }{
+		{"/v1/deployments/{id}/runs/{run}", "/v1/deployments/" + id + "/runs/r-scale"},
+		{"/v1/deployments/{id}/runs", "/v1/deployments/" + id + "/runs"},
+		{"/v1/deployments/{id}", "/v1/deployments/" + id},
+	} {
+		rec := e.Do("GET", rt.path, e.Alice, "")
+		check(t, rec, "GET", rt.pattern, 200)
+		if strings.Contains(rec.Body.String(), "lc-secret-token") || !strings.Contains(rec.Body.String(), "i-0123456789abcdef0") {
+			t.Errorf("%s: %s", rt.path, rec.Body)
+		}
 	}
 }
