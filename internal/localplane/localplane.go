@@ -1,0 +1,282 @@
+// Package localplane assembles Eden Deploy's local control plane, the one
+// `edenctl serve` runs: the bbolt store, the local ASL engine running
+// statemachine/run.asl.json (its journal in the same file), the SSH runner
+// with run logs on disk, directory blobs, 0600-file secrets, and the HTTP
+// API with local bearer tokens — all in one process, all data in one
+// directory:
+//
+//	<data>/edendeploy.db   deployments, runs, tokens, idempotency keys, workflow journal
+//	<data>/blobs/          rendered bundles
+//	<data>/secrets/        database and admin passwords, HMAC and SSH keys (0600)
+//	<data>/logs/           run logs
+//	<data>/runner/         per-step working directories and known_hosts
+//	<data>/admin.token     the first admin token (0600), written on first start
+//
+// On start it resumes every execution that was running when the process
+// last stopped; on shutdown it stops taking requests, lets requests in
+// flight finish, and leaves running executions to resume next time.
+package localplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/edendeploy/edendeploy/infra/ansible"
+	"github.com/edendeploy/edendeploy/internal/auth"
+	blobfs "github.com/edendeploy/edendeploy/internal/blob/fs"
+	"github.com/edendeploy/edendeploy/internal/control"
+	"github.com/edendeploy/edendeploy/internal/deploy"
+	"github.com/edendeploy/edendeploy/internal/httpapi"
+	"github.com/edendeploy/edendeploy/internal/playbook"
+	"github.com/edendeploy/edendeploy/internal/runlog"
+	"github.com/edendeploy/edendeploy/internal/runner/ssh"
+	secretfile "github.com/edendeploy/edendeploy/internal/secrets/file"
+	"github.com/edendeploy/edendeploy/internal/store/bolt"
+	"github.com/edendeploy/edendeploy/internal/tasks"
+	"github.com/edendeploy/edendeploy/internal/workflow/asl"
+	"github.com/edendeploy/edendeploy/statemachine"
+)
+
+// Config configures the local control plane.
+type Config struct {
+	// DataDir holds everything the plane keeps (see the package doc).
+	DataDir string
+	// Addr is the listen address; default 127.0.0.1:8080.
+	Addr string
+	// Stdout gets the greeting: the URL and, on first start, the admin
+	// token. Default os.Stdout.
+	Stdout io.Writer
+	Log    *slog.Logger
+	// Roles, when set, replaces the real Ansible roles (tests and demos use
+	// ansible.TestRoles(), which only record what they receive).
+	Roles fs.FS
+	// ExtraVars are fixed extra vars of ours for every Ansible run (e.g.
+	// eden_record_dir for the test roles). Never user values.
+	ExtraVars map[string]string
+	// StepTimeout bounds one step; default 60 minutes.
+	StepTimeout time.Duration
+	// Retention is how long finished runs are kept; default 90 days.
+	Retention time.Duration
+	// Heartbeat is how often a running step heartbeats; default 30 s.
+	Heartbeat time.Duration
+}
+
+// Plane is a running local control plane.
+type Plane struct {
+	cfg     Config
+	store   *bolt.Store
+	engine  *asl.Engine
+	runner  *ssh.Runner
+	logs    *runlog.Store
+	tokens  *auth.Tokens
+	handler http.Handler
+	log     *slog.Logger
+}
+
+// New opens (or creates) the data directory and assembles the plane. Runs
+// that were in flight when the plane last stopped resume.
+func New(ctx context.Context, cfg Config) (p *Plane, err error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("localplane: a data directory is required")
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:8080"
+	}
+	if cfg.Stdout == nil {
+		cfg.Stdout = os.Stdout
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.StepTimeout <= 0 {
+		cfg.StepTimeout = 60 * time.Minute
+	}
+	if cfg.Retention <= 0 {
+		cfg.Retention = 90 * 24 * time.Hour
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("localplane: data directory: %w", err)
+	}
+	p = &Plane{cfg: cfg, log: cfg.Log}
+	defer func() {
+		if err != nil {
+			p.close()
+		}
+	}()
+	if p.store, err = bolt.Open(filepath.Join(cfg.DataDir, "edendeploy.db"), bolt.Options{}); err != nil {
+		return nil, err
+	}
+	blobs, err := blobfs.Open(filepath.Join(cfg.DataDir, "blobs"))
+	if err != nil {
+		return nil, err
+	}
+	secrets, err := secretfile.Open(filepath.Join(cfg.DataDir, "secrets"))
+	if err != nil {
+		return nil, err
+	}
+	if p.logs, err = runlog.Open(filepath.Join(cfg.DataDir, "logs")); err != nil {
+		return nil, err
+	}
+
+	// The engine and the runner signal each other: the runner reports a
+	// step's end to the engine, the engine's tasks dispatch to the runner.
+	signals := &lateSignaler{}
+	if p.runner, err = ssh.New(ssh.Config{
+		DataDir: filepath.Join(cfg.DataDir, "runner"), Blobs: blobs, Secrets: secrets, Log: p.logs,
+		Signaler: signals, ExtraVars: cfg.ExtraVars, Heartbeat: cfg.Heartbeat,
+		DefaultTimeout: cfg.StepTimeout, Logger: cfg.Log,
+	}); err != nil {
+		return nil, err
+	}
+	lifecycle := &lifecycleRecorder{log: cfg.Log}
+	tk, err := tasks.New(tasks.Config{
+		Store: p.store, Blobs: blobs, Runner: p.runner,
+		Renderer: playbook.Renderer{Options: playbook.Options{Roles: cfg.Roles}}, Lifecycle: lifecycle,
+		StepTimeout: cfg.StepTimeout, Retention: cfg.Retention, Log: cfg.Log,
+		RunEnded: func(_ context.Context, r *deploy.Run) { p.closeLog(r.ID) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	reg := asl.NewRegistry()
+	subs := map[string]string{}
+	for name, fn := range tk.Handlers() {
+		if err := reg.Register(name, fn); err != nil {
+			return nil, fmt.Errorf("localplane: register %s: %w", name, err)
+		}
+		subs[name] = name
+	}
+	journal, err := asl.NewBoltJournal(p.store.DB(), "workflow-")
+	if err != nil {
+		return nil, err
+	}
+	if p.engine, err = asl.New(asl.Config{Registry: reg, Journal: journal, Substitutions: subs, Logger: cfg.Log}); err != nil {
+		return nil, err
+	}
+	if err := p.engine.Load(statemachine.RunMachine, statemachine.Run); err != nil {
+		return nil, fmt.Errorf("localplane: load the run state machine: %w", err)
+	}
+	signals.set(p.engine)
+
+	svc, err := control.New(control.Config{
+		Store: p.store, Secrets: secrets, Blobs: blobs, Workflow: p.engine, Runner: p.runner,
+		Machine: statemachine.RunMachine, Log: cfg.Log,
+		RunEnded: func(_ context.Context, r *deploy.Run) { p.closeLog(r.ID) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	if p.tokens, err = auth.NewTokens(p.store, time.Now); err != nil {
+		return nil, err
+	}
+	if p.handler, err = httpapi.New(httpapi.Config{
+		Service: svc, Auth: p.tokens, Idempotency: p.store, Tokens: p.tokens,
+		Logs: &runLogs{logs: p.logs, runs: p.store}, Log: cfg.Log,
+	}); err != nil {
+		return nil, err
+	}
+	n, err := p.engine.Resume(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("localplane: resume runs: %w", err)
+	}
+	if n > 0 {
+		cfg.Log.InfoContext(ctx, "resumed runs that were in flight", "count", n)
+	}
+	return p, nil
+}
+
+// Handler is the HTTP API.
+func (p *Plane) Handler() http.Handler { return p.handler }
+
+// Serve greets on Stdout and serves the API on cfg.Addr until ctx ends;
+// then it stops taking requests, waits (up to 20 s) for those in flight,
+// and closes the plane. Running executions resume on the next start.
+func (p *Plane) Serve(ctx context.Context) error {
+	defer p.close()
+	ln, err := net.Listen("tcp", p.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("localplane: listen: %w", err)
+	}
+	if err := p.greet(ctx, "http://"+ln.Addr().String()); err != nil {
+		ln.Close()
+		return err
+	}
+	srv := &http.Server{Handler: p.handler, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("localplane: serve: %w", err)
+	case <-ctx.Done():
+	}
+	p.log.Info("shutting down: no new requests; runs in flight resume on the next start")
+	shutdown, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		srv.Close()
+	}
+	return nil
+}
+
+// greet prints the URL and, the first time, creates and prints the admin
+// token (also kept in <data>/admin.token, 0600).
+func (p *Plane) greet(ctx context.Context, url string) error {
+	fmt.Fprintf(p.cfg.Stdout, "Eden Deploy is serving on %s (data in %s)\n", url, p.cfg.DataDir)
+	path := filepath.Join(p.cfg.DataDir, "admin.token")
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	token, err := p.tokens.Create(ctx, "admin", true, "first admin token")
+	if err != nil {
+		return fmt.Errorf("localplane: create the admin token: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+		return fmt.Errorf("localplane: keep the admin token: %w", err)
+	}
+	fmt.Fprintf(p.cfg.Stdout, "First start: an admin token was created (kept in %s):\n\n    export EDEN_TOKEN=%s\n\n", path, token)
+	return nil
+}
+
+func (p *Plane) closeLog(runID string) {
+	if err := p.logs.Close(runID); err != nil {
+		p.log.Warn("could not close a run log", "run", runID, "err", err)
+	}
+}
+
+// close stops the engine first (executions stay RUNNING in the journal),
+// then the runner (Ansible processes end; their signals find no engine, so
+// the steps are dispatched again after a restart), then the store.
+func (p *Plane) close() {
+	if p.engine != nil {
+		p.engine.Close()
+	}
+	if p.runner != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		p.runner.Shutdown(ctx)
+		cancel()
+	}
+	if p.store != nil {
+		p.store.Close()
+	}
+}
+
+// Run assembles the plane and serves until ctx ends.
+func Run(ctx context.Context, cfg Config) error {
+	p, err := New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	return p.Serve(ctx)
+}
+
+// TestRoles are the recording roles, for demos and tests.
+func TestRoles() fs.FS { return ansible.TestRoles() }
