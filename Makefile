@@ -14,7 +14,7 @@ RACE_PKGS    := ./internal/store/... ./internal/workflow/... ./internal/runlog/.
 
 export EDEN_NODE_MODULES := $(CURDIR)/$(NODE_DIR)/node_modules
 
-.PHONY: all build run test test-go test-race test-asl deps deps-apt deps-npm lint vet bench clean
+.PHONY: all build run demo test test-go test-race test-asl deps deps-apt deps-npm lint vet bench clean
 
 all: build
 
@@ -25,6 +25,19 @@ build:
 ## run: the local control plane on its embedded store (data in $(DATA_DIR)).
 run: build
 	$(BIN)/edenctl serve --data-dir "$(DATA_DIR)" --addr "$(ADDR)"
+
+## demo: three SSH test hosts on this machine (root) and the control plane
+## with the recording test roles on 127.0.0.1:8081; Ctrl-C stops both.
+DEMO_DIR := .cache/demo
+demo: build deps-apt
+	$(GO) build -o $(BIN)/testhosts ./cmd/testhosts
+	$(BIN)/testhosts up -dir $(DEMO_DIR)/hosts
+	@echo; echo "In another terminal:"; \
+	 echo "  export EDEN_ENDPOINT=http://127.0.0.1:8081 EDEN_TOKEN=\$$(cat $(DEMO_DIR)/data/admin.token)"; \
+	 echo "  bin/edenctl deployment create -f $(DEMO_DIR)/hosts/3-tier.yaml --wait"; echo
+	mkdir -p $(DEMO_DIR)/record
+	trap '$(BIN)/testhosts down -dir $(DEMO_DIR)/hosts' EXIT; \
+	  $(BIN)/edenctl serve --data-dir $(DEMO_DIR)/data --addr 127.0.0.1:8081 --roles test --record-dir $(CURDIR)/$(DEMO_DIR)/record
 
 ## test: install the test peers (apt, npm into .cache/node) and run every test.
 ## EDEN_REQUIRE_PEERS=1 turns every "peer missing" skip into a failure.
