@@ -85,3 +85,4 @@ bench:
 clean:
 	rm -rf $(BIN)
 include lambda.mk
+include install.mk

@@ -1,0 +1,630 @@
+package installtest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/edendeploy/edendeploy/infra/ansible"
+	blobfs "github.com/edendeploy/edendeploy/internal/blob/fs"
+	"github.com/edendeploy/edendeploy/internal/deploy"
+	"github.com/edendeploy/edendeploy/internal/playbook"
+	"github.com/edendeploy/edendeploy/internal/runlog"
+	"github.com/edendeploy/edendeploy/internal/runner/ssh"
+	secretfile "github.com/edendeploy/edendeploy/internal/secrets/file"
+	"github.com/edendeploy/edendeploy/internal/testhost"
+	"github.com/edendeploy/edendeploy/internal/testpeer"
+)
+
+// Environment knobs of the install test.
+const (
+	// EnvPackages chooses how the servers get their Debian packages:
+	// "layer" (default) pre-installs every package the roles ask for into a
+	// cached template layer, so the roles' apt tasks find them present;
+	// "proxy" starts from the bare template and lets the roles install them
+	// through testhost's apt proxy. Both keep the proxy for `apt-get update`.
+	EnvPackages = "EDEN_INSTALLTEST_PACKAGES"
+	// EnvReport, when set, names a file the timings are appended to.
+	EnvReport = "EDEN_INSTALLTEST_REPORT"
+)
+
+// rolePackages is every Debian package the roles install on Debian 12:
+// common's list (read from its defaults, so the layer follows the role)
+// and the ones the other roles name in their tasks.
+func rolePackages(t testing.TB) []string {
+	t.Helper()
+	b, err := fs.ReadFile(ansible.Files, "roles/common/defaults/main.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var defaults struct {
+		Packages []string `yaml:"common_packages"`
+	}
+	if err := yaml.Unmarshal(b, &defaults); err != nil || len(defaults.Packages) == 0 {
+		t.Fatalf("common defaults: %v (%d packages)", err, len(defaults.Packages))
+	}
+	pkgs := append(defaults.Packages,
+		"acl", "cron", "postgresql", "postgresql-15-postgis-3", // postgresql role
+		"nginx",                         // nginx role
+		"uwsgi", "uwsgi-plugin-python3", // uwsgi role
+	)
+	slices.Sort(pkgs)
+	return slices.Compact(pkgs)
+}
+
+// servers starts n Debian servers for one deployment, with the package
+// strategy of EnvPackages.
+func servers(t *testing.T, n int) *testhost.Cluster {
+	t.Helper()
+	testpeer.Root(t)
+	testpeer.LookPath(t, "ansible-playbook")
+	testpeer.LookPath(t, "git")
+	opts := []testhost.Option{testhost.WithAptProxy()}
+	switch mode := os.Getenv(EnvPackages); mode {
+	case "", "layer":
+		opts = append(opts, testhost.WithPackages(rolePackages(t)...))
+	case "proxy":
+	default:
+		t.Fatalf("%s=%q: use layer or proxy", EnvPackages, mode)
+	}
+	begin := time.Now()
+	c := testhost.StartDebian(t, n, opts...)
+	t.Logf("timing: %d Debian servers ready in %v (packages: %s)", n, time.Since(begin).Round(time.Millisecond), packageMode())
+	return c
+}
+
+func packageMode() string {
+	if m := os.Getenv(EnvPackages); m != "" {
+		return m
+	}
+	return "layer"
+}
+
+// gitRepos are bare repositories of the stand-in web2py and Eden, served
+// read-only by git daemon on the cluster's gateway address.
+type gitRepos struct {
+	dir    string // holds web2py.git, eden.git and work trees
+	base   string // git://gateway:port
+	daemon *exec.Cmd
+}
+
+// Branches of the stand-in repositories, as a deployment names them.
+const (
+	web2pyBranch = "R-2.21.2"
+	edenBranch   = "master"
+)
+
+func gitEnv(home string) []string {
+	return []string{
+		"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + home, "LC_ALL=C",
+		"GIT_AUTHOR_NAME=Eden Deploy test", "GIT_AUTHOR_EMAIL=test@example.org",
+		"GIT_COMMITTER_NAME=Eden Deploy test", "GIT_COMMITTER_EMAIL=test@example.org",
+		"GIT_CONFIG_NOSYSTEM=1",
+	}
+}
+
+func git(t testing.TB, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = gitEnv(dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %s in %s: %v\n%s", strings.Join(args, " "), dir, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// serveRepos builds the stand-in repositories from testdata and serves
+// them on c's gateway; git daemon stops with the test.
+func serveRepos(t *testing.T, c *testhost.Cluster) *gitRepos {
+	t.Helper()
+	g := &gitRepos{dir: t.TempDir()}
+	for _, r := range []struct{ name, branch, ignore string }{
+		{"web2py", web2pyBranch, "/applications/*\n!/applications/__init__.py\n/routes.py\n/wsgihandler.py\n/uwsgi-reload\n/eden-deploy/\n__pycache__/\n"},
+		{"eden", edenBranch, "/models/000_config.py\n/databases/\n/compiled/\n/errors/\n/sessions/\n/uploads/\n__pycache__/\n"},
+	} {
+		bare := filepath.Join(g.dir, r.name+".git")
+		work := filepath.Join(g.dir, r.name)
+		git(t, g.dir, "init", "-q", "--bare", "-b", r.branch, bare)
+		if err := os.CopyFS(work, os.DirFS(filepath.Join("testdata", r.name))); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(work, ".gitignore"), []byte(r.ignore), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		git(t, work, "init", "-q", "-b", r.branch)
+		git(t, work, "add", "-A")
+		git(t, work, "commit", "-q", "-m", "stand-in "+r.name)
+		git(t, work, "push", "-q", bare, r.branch)
+	}
+	port := freePort(t, c.Gateway)
+	g.base = "git://" + net.JoinHostPort(c.Gateway, strconv.Itoa(port))
+	g.daemon = exec.Command("git", "daemon", "--reuseaddr", "--export-all", "--informative-errors",
+		"--listen="+c.Gateway, "--port="+strconv.Itoa(port), "--base-path="+g.dir, g.dir)
+	g.daemon.Env = gitEnv(g.dir)
+	logf, err := os.Create(filepath.Join(t.TempDir(), "git-daemon.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.daemon.Stdout, g.daemon.Stderr = logf, logf
+	if err := g.daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = g.daemon.Process.Kill()
+		_ = g.daemon.Wait()
+		logf.Close()
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		conn, err := net.DialTimeout("tcp", net.JoinHostPort(c.Gateway, strconv.Itoa(port)), time.Second)
+		if err == nil {
+			conn.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("git daemon not listening: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return g
+}
+
+func (g *gitRepos) url(name string) string { return g.base + "/" + name + ".git" }
+
+// commit changes a file of a stand-in repository and pushes it.
+func (g *gitRepos) commit(t testing.TB, name, branch, file, content, msg string) {
+	t.Helper()
+	work := filepath.Join(g.dir, name)
+	if err := os.WriteFile(filepath.Join(work, file), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	git(t, work, "commit", "-q", "-am", msg)
+	git(t, work, "push", "-q", filepath.Join(g.dir, name+".git"), branch)
+}
+
+func freePort(t testing.TB, addr string) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// signal is what the runner reported at the end of a step.
+type signal struct {
+	kind    string // success or failure
+	outcome deploy.StepOutcome
+	cause   string
+}
+
+// signaler is the fake workflow: it hands each step's end to whoever waits
+// for its token.
+type signaler struct {
+	mu    sync.Mutex
+	ends  map[string]chan signal
+	beats int
+}
+
+func newSignaler() *signaler { return &signaler{ends: map[string]chan signal{}} }
+
+func (s *signaler) ch(token string) chan signal {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.ends[token]
+	if !ok {
+		c = make(chan signal, 1)
+		s.ends[token] = c
+	}
+	return c
+}
+
+func (s *signaler) SendTaskSuccess(_ context.Context, token string, output []byte) error {
+	var o deploy.StepOutcome
+	if err := json.Unmarshal(output, &o); err != nil {
+		return err
+	}
+	s.ch(token) <- signal{kind: "success", outcome: o}
+	return nil
+}
+
+func (s *signaler) SendTaskFailure(_ context.Context, token, name, cause string) error {
+	s.ch(token) <- signal{kind: "failure", cause: name + ": " + cause}
+	return nil
+}
+
+func (s *signaler) SendTaskHeartbeat(context.Context, string) error {
+	s.mu.Lock()
+	s.beats++
+	s.mu.Unlock()
+	return nil
+}
+
+// plane is the part of the control plane a run goes through: the
+// deployment, its secrets and bundles in their local stores, the SSH
+// runner and the fake workflow.
+type plane struct {
+	t       *testing.T
+	d       *deploy.Deployment
+	c       *testhost.Cluster
+	blobs   *blobfs.Store
+	secrets *secretfile.Store
+	log     *runlog.Store
+	sig     *signaler
+	runner  *ssh.Runner
+	label   string // "all-in-one" or "3-tier", for timings
+
+	timings []timing
+}
+
+// timing is how long one step of one run took, and what it changed.
+type timing struct {
+	Deployment string        `json:"deployment"`
+	Run        string        `json:"run"`
+	Step       string        `json:"step"`
+	Took       time.Duration `json:"took_ns"`
+	Changed    int           `json:"changed"`
+}
+
+// Secrets of the test deployments: values that need quoting everywhere.
+var testSecrets = map[string]string{
+	deploy.SecretDBPassword:    `db pass 'with" quotes\ and {{ braces }} $HOME`,
+	deploy.SecretAdminPassword: `admin "pass" 'x' {{ y }}`,
+	deploy.SecretHMACKey:       `hmac:'key"\n{{ z }}`,
+}
+
+func newPlane(t *testing.T, label string, c *testhost.Cluster, d *deploy.Deployment) *plane {
+	t.Helper()
+	dir := t.TempDir()
+	p := &plane{t: t, d: d, c: c, sig: newSignaler(), label: label}
+	var err error
+	if p.blobs, err = blobfs.Open(filepath.Join(dir, "blobs")); err != nil {
+		t.Fatal(err)
+	}
+	if p.secrets, err = secretfile.Open(filepath.Join(dir, "secrets")); err != nil {
+		t.Fatal(err)
+	}
+	if p.log, err = runlog.Open(filepath.Join(dir, "logs")); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for name, v := range testSecrets {
+		if err := p.secrets.PutSecret(ctx, d.ID, name, []byte(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.secrets.PutSecret(ctx, d.ID, deploy.SecretSSHKey, c.PrivateKey); err != nil {
+		t.Fatal(err)
+	}
+	p.runner, err = ssh.New(ssh.Config{
+		DataDir: filepath.Join(dir, "runner"), Blobs: p.blobs, Secrets: p.secrets, Log: p.log, Signaler: p.sig,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := p.runner.Shutdown(ctx); err != nil {
+			t.Errorf("runner shutdown: %v", err)
+		}
+	})
+	return p
+}
+
+// run makes the run req asks for as the control plane would (CheckRun,
+// NewRun), then renders, stores and dispatches each step in plan order,
+// waiting for each outcome before the next, as the state machine does. A
+// failed step fails the test with the end of the run's log. The label
+// names the run in the timings.
+func (p *plane) run(label string, req deploy.RunRequest) *deploy.Run {
+	t := p.t
+	t.Helper()
+	d := p.d
+	if req.Requester == "" {
+		req.Requester = "installtest"
+	}
+	if err := d.CheckRun(req, nil); err != nil {
+		t.Fatalf("%s: CheckRun: %v", label, err)
+	}
+	now := time.Now()
+	r, err := d.NewRun(deploy.NewID("r-", now), req, now)
+	if err != nil {
+		t.Fatalf("%s: NewRun: %v", label, err)
+	}
+	if req.Kind == deploy.RunReconfigure {
+		r.Settings = d.Instance(req.Instance).Settings
+	}
+	if err := r.MoveTo(deploy.RunRunning, now); err != nil {
+		t.Fatal(err)
+	}
+	d.ObserveRun(r, now)
+	for i := range r.Steps {
+		step := &r.Steps[i]
+		b, err := playbook.Render(playbook.Input{Deployment: d, Run: r, Step: i}, playbook.Options{})
+		if err != nil {
+			t.Fatalf("%s: render step %d: %v", label, i, err)
+		}
+		tgz, err := b.TarGz()
+		if err != nil {
+			t.Fatal(err)
+		}
+		step.BundleKey = fmt.Sprintf("%s/bundles/%s/step-%d.tar.gz", d.ID, r.ID, i)
+		step.LogKey = "runs/" + r.ID + ".log"
+		ctx := context.Background()
+		if err := p.blobs.PutBlob(ctx, step.BundleKey, tgz); err != nil {
+			t.Fatal(err)
+		}
+		disp := deploy.Dispatch{
+			DeploymentID: d.ID, RunID: r.ID, StepIndex: i, StepName: step.Name,
+			BundleKey: step.BundleKey, Playbook: step.Playbook,
+			Token: r.ID + "/" + strconv.Itoa(i), Timeout: 20 * time.Minute,
+			SSHUser: d.SSHUser, LogKey: step.LogKey,
+		}
+		for _, h := range step.Hosts {
+			disp.Hosts = append(disp.Hosts, deploy.DispatchHost{Host: h})
+		}
+		begin := time.Now()
+		step.StartedAt = begin
+		if step.CommandID, err = p.runner.Dispatch(ctx, disp); err != nil {
+			t.Fatalf("%s: dispatch step %s: %v", label, step.Name, err)
+		}
+		var s signal
+		select {
+		case s = <-p.sig.ch(disp.Token):
+		case <-time.After(25 * time.Minute):
+			t.Fatalf("%s: step %s: no outcome signalled", label, step.Name)
+		}
+		took := time.Since(begin)
+		step.FinishedAt = time.Now()
+		if s.kind != "success" || s.outcome.Error != "" {
+			step.Status = deploy.StepFailed
+			t.Fatalf("%s: step %s failed: %s%s\n--- end of the run log ---\n%s", label, step.Name, s.cause, s.outcome.Error, p.logTail(r.ID, 150))
+		}
+		step.Status, step.Results = deploy.StepSucceeded, s.outcome.Results
+		changed := 0
+		for _, hr := range s.outcome.Results {
+			changed += hr.Changed
+		}
+		p.timings = append(p.timings, timing{Deployment: p.label, Run: label, Step: step.Name, Took: took, Changed: changed})
+		t.Logf("timing: %s %s step %s on %s: %v, changed=%d", p.label, label, step.Name, strings.Join(step.Hosts, ","), took.Round(100*time.Millisecond), changed)
+	}
+	if err := r.MoveTo(deploy.RunSucceeded, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	d.ObserveRun(r, time.Now())
+	return r
+}
+
+// changedTasks lists every host of r that reported changes, with the task
+// names that changed them (from the run log), for a helpful failure.
+func (p *plane) requireNoChange(r *deploy.Run, label string) {
+	p.t.Helper()
+	for _, s := range r.Steps {
+		for _, hr := range s.Results {
+			if hr.Changed != 0 || !hr.Succeeded() {
+				p.t.Errorf("%s: step %s host %s: changed=%d failed=%d, want changed=0 on a second run\n%s",
+					label, s.Name, hr.Host, hr.Changed, hr.Failed, changedLines(p.logText(r.ID)))
+			}
+		}
+	}
+}
+
+// changedLines keeps the task headers and "changed:" lines of a log.
+func changedLines(log string) string {
+	var out []string
+	var task string
+	for _, l := range strings.Split(log, "\n") {
+		switch {
+		case strings.HasPrefix(l, "TASK ["):
+			task = l
+		case strings.HasPrefix(l, "changed:"):
+			out = append(out, task, "  "+l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func (p *plane) logText(runID string) string {
+	var out []byte
+	for off := int64(0); ; {
+		b, err := p.log.ReadRange(runID, off, 1<<20)
+		if err != nil || len(b) == 0 {
+			return string(out)
+		}
+		out = append(out, b...)
+		off += int64(len(b))
+	}
+}
+
+func (p *plane) logTail(runID string, n int) string {
+	lines := strings.Split(p.logText(runID), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// report logs the timings as one summary line and appends them to
+// $EDEN_INSTALLTEST_REPORT when set.
+func (p *plane) report() {
+	t := p.t
+	var parts []string
+	for _, x := range p.timings {
+		parts = append(parts, fmt.Sprintf("%s/%s=%.1fs(changed=%d)", x.Run, x.Step, x.Took.Seconds(), x.Changed))
+	}
+	t.Logf("timing summary %s [packages=%s]: %s", p.label, packageMode(), strings.Join(parts, " "))
+	if path := os.Getenv(EnvReport); path != "" {
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			t.Errorf("report: %v", err)
+			return
+		}
+		defer f.Close()
+		for _, x := range p.timings {
+			fmt.Fprintf(f, "%s\t%s\t%s\t%s\t%.1f\t%d\n", time.Now().UTC().Format(time.RFC3339), packageMode(), x.Deployment, x.Run+"/"+x.Step, x.Took.Seconds(), x.Changed)
+		}
+	}
+}
+
+// sh runs a command on a host over SSH and returns its output; failure
+// fails the test.
+func sh(t testing.TB, h *testhost.Host, argv ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := h.Run(ctx, argv...)
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", h.Name, err, out)
+	}
+	return string(out)
+}
+
+// shErr runs a command that is expected to fail and returns its error.
+func shErr(h *testhost.Host, argv ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := h.Run(ctx, argv...)
+	return string(out), err
+}
+
+// page is what the stand-in WSGI handler answers.
+type page struct {
+	App         string  `json:"app"`
+	Instance    string  `json:"instance"`
+	Home        string  `json:"home"`
+	Host        string  `json:"host"`
+	PID         int     `json:"pid"`
+	Started     float64 `json:"started"`
+	EdenVersion string  `json:"eden_version"`
+	Template    string  `json:"template"`
+	PublicURL   string  `json:"public_url"`
+	SystemName  string  `json:"system_name"`
+	DB          string  `json:"db"`
+	DBName      string  `json:"db_name"`
+	DBUser      string  `json:"db_user"`
+	DBServer    string  `json:"db_server"`
+	PostGIS     string  `json:"postgis"`
+	Users       int     `json:"users"`
+}
+
+// get fetches url from this machine (the host network namespace) and
+// decodes the stand-in's answer; the status must be 200.
+func get(t testing.TB, url string) page {
+	t.Helper()
+	client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{Proxy: nil}}
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s\n%s", url, resp.Status, body)
+	}
+	var pg page
+	if err := json.Unmarshal(body, &pg); err != nil || pg.App != "eden-standin" {
+		t.Fatalf("GET %s: not the stand-in's answer (%v): %s", url, err, body)
+	}
+	return pg
+}
+
+// config reads an instance's 000_config.py with the stand-in's own loader
+// (Python executes it, as Eden's first model does) and returns the
+// resulting settings and FINISHED_EDITING_CONFIG_FILE.
+func config(t testing.TB, h *testhost.Host, home string) (map[string]any, bool) {
+	t.Helper()
+	const prog = `import json, sys
+sys.path.insert(0, sys.argv[1])
+from gluon import standin
+env = standin.load_config(sys.argv[1])
+print(json.dumps({"settings": env["settings"], "finished": env.get("FINISHED_EDITING_CONFIG_FILE")}))
+`
+	out := sh(t, h, "python3", "-c", prog, home)
+	var v struct {
+		Settings map[string]any `json:"settings"`
+		Finished bool           `json:"finished"`
+	}
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		t.Fatalf("000_config.py of %s: %v: %s", home, err, out)
+	}
+	return v.Settings, v.Finished
+}
+
+// setting looks up a dotted key in settings read by config.
+func setting(s map[string]any, key string) any {
+	var cur any = s
+	for _, k := range strings.Split(key, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = m[k]
+	}
+	return cur
+}
+
+// pgConnect runs, on host h, a psycopg2 connection to the instance's
+// database with the deployment's password, and returns what it printed or
+// the error.
+func pgConnect(h *testhost.Host, dbHost, db, user string) (string, error) {
+	const prog = `import os, sys, psycopg2
+c = psycopg2.connect(host=sys.argv[1], dbname=sys.argv[2], user=sys.argv[3], password=os.environ["EDT_PW"], connect_timeout=5)
+cur = c.cursor()
+cur.execute("SELECT current_user, postgis_version()")
+print(*cur.fetchone())
+`
+	return shErr(h, "env", "EDT_PW="+testSecrets[deploy.SecretDBPassword], "python3", "-c", prog, dbHost, db, user)
+}
+
+// psql runs SQL as postgres on the db host and returns its unaligned output.
+func psql(t testing.TB, h *testhost.Host, db, sql string) string {
+	t.Helper()
+	return strings.TrimSpace(sh(t, h, "runuser", "-u", "postgres", "--", "psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-d", db, "-c", sql))
+}
+
+// uwsgiPIDs returns the PIDs of the instance's uWSGI processes on h.
+func uwsgiPIDs(t testing.TB, h *testhost.Host, typ deploy.InstanceType) []string {
+	t.Helper()
+	out, err := shErr(h, "pgrep", "-f", "apps-enabled/"+string(typ)+".ini")
+	if err != nil {
+		return nil
+	}
+	return strings.Fields(out)
+}
+
+// waitRestarted polls url until the app's processes started after since.
+func waitRestarted(t testing.TB, url string, since time.Time) page {
+	t.Helper()
+	deadline := time.Now().Add(45 * time.Second)
+	for {
+		pg := get(t, url)
+		if pg.Started > float64(since.UnixNano())/1e9 {
+			return pg
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: app not restarted since %v (started %v, pid %d)", url, since, pg.Started, pg.PID)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}

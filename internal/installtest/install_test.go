@@ -1,0 +1,301 @@
+package installtest
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edendeploy/edendeploy/internal/deploy"
+	"github.com/edendeploy/edendeploy/internal/testhost"
+)
+
+// systemName is a setting no quote, backslash, newline or Jinja markup may
+// break on its way into 000_config.py.
+const systemName = "Relief 'Ops' \"HQ\"\nline two \\ {{ lookup('env', 'HOME') }}"
+
+func TestInstall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("installs Eden's stack on disposable Debian servers")
+	}
+	// A file:// URL would do as well as git://: the domain accepts both.
+	if err := deploy.ValidateRepo("eden", deploy.Repo{URL: "file:///srv/git/eden.git", Branch: edenBranch}); err != nil {
+		t.Errorf("file:// repo refused: %v", err)
+	}
+	t.Run("all-in-one", testAllInOne)
+	t.Run("3-tier", testThreeTier)
+}
+
+func newDeployment(t *testing.T, repos *gitRepos, servers []deploy.ServerSpec, typ deploy.InstanceType) *deploy.Deployment {
+	t.Helper()
+	now := time.Now()
+	spec := deploy.Spec{
+		Name:       `Eden "install test" {{ name }}`,
+		Eden:       deploy.Repo{URL: repos.url("eden"), Branch: edenBranch},
+		Web2py:     deploy.Repo{URL: repos.url("web2py"), Branch: web2pyBranch},
+		Country:    "NZ",
+		AdminEmail: "admin@example.org",
+		Servers:    servers,
+		Instance: deploy.InstanceSpec{Type: typ, Settings: deploy.Settings{
+			"base.system_name": systemName,
+			"mail.limit":       500,
+			"base.debug":       false,
+		}},
+	}
+	d, err := deploy.NewDeployment(spec, deploy.NewID("d-", now), "installtest", now)
+	if err != nil {
+		t.Fatalf("NewDeployment: %v", err)
+	}
+	return d
+}
+
+// checkConfig proves that 000_config.py holds the instance's settings as
+// Python literals (read back by Python itself) and the system-owned keys.
+func checkConfig(t *testing.T, h *testhost.Host, d *deploy.Deployment, inst *deploy.Instance, dbHost string) {
+	t.Helper()
+	got, finished := config(t, h, inst.Type.Home())
+	if !finished {
+		t.Errorf("000_config.py: FINISHED_EDITING_CONFIG_FILE is not True")
+	}
+	for _, k := range inst.Settings.Keys() {
+		if k == "base.prepopulate" {
+			continue // past the first run the file turns prepopulate off
+		}
+		want, _ := json.Marshal(inst.Settings[k])
+		have, _ := json.Marshal(setting(got, k))
+		if string(want) != string(have) {
+			t.Errorf("000_config.py: settings.%s = %s, want %s", k, have, want)
+		}
+	}
+	owned := map[string]any{
+		"base.prepopulate":  0.0,
+		"base.migrate":      false,
+		"database.db_type":  "postgres",
+		"database.host":     dbHost,
+		"database.port":     5432.0,
+		"database.database": inst.Type.DatabaseName(),
+		"database.username": inst.Type.DatabaseName(),
+		"database.password": testSecrets[deploy.SecretDBPassword],
+		"auth.hmac_key":     testSecrets[deploy.SecretHMACKey],
+		"gis.spatialdb":     true,
+		"base.template":     d.Template,
+	}
+	for k, want := range owned {
+		if have := setting(got, k); have != want {
+			t.Errorf("000_config.py: settings.%s = %#v, want %#v", k, have, want)
+		}
+	}
+}
+
+// checkDatabase proves PostgreSQL with PostGIS runs on db, with the
+// instance's role and database, and the administrator the first run made.
+func checkDatabase(t *testing.T, db *testhost.Host, inst *deploy.Instance) {
+	t.Helper()
+	name := inst.Type.DatabaseName()
+	if v := psql(t, db, name, "SELECT extversion FROM pg_extension WHERE extname = 'postgis'"); !strings.HasPrefix(v, "3.") {
+		t.Errorf("PostGIS in %s: %q", name, v)
+	}
+	if owner := psql(t, db, "postgres", fmt.Sprintf("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '%s'", name)); owner != name {
+		t.Errorf("database %s is owned by %q", name, owner)
+	}
+	sum := sha256.Sum256([]byte(testSecrets[deploy.SecretAdminPassword]))
+	admin := psql(t, db, name, "SELECT u.password, m.role FROM auth_user u JOIN auth_membership m ON m.user_id = u.id WHERE u.email = 'admin@example.org'")
+	if want := "sha256$" + hex.EncodeToString(sum[:]) + "|ADMIN"; admin != want {
+		t.Errorf("administrator: %q, want %q (the admin-password secret, hashed)", admin, want)
+	}
+}
+
+// checkBackupCron proves the nightly backup is in cron.
+func checkBackupCron(t *testing.T, db *testhost.Host, inst *deploy.Instance, minute int) {
+	t.Helper()
+	typ := string(inst.Type)
+	b, err := os.ReadFile(filepath.Join(db.Root, "etc/cron.d/eden-backup-"+typ))
+	want := fmt.Sprintf("%d 2 * * * root /usr/local/bin/eden-backup-%s", minute, typ)
+	if err != nil || !strings.Contains(string(b), want) {
+		t.Errorf("cron: %q, %v; want a line %q", b, err, want)
+	}
+}
+
+// dumps lists the backup dumps of an instance on db.
+func dumps(t *testing.T, db *testhost.Host, typ deploy.InstanceType) []string {
+	t.Helper()
+	m, _ := filepath.Glob(filepath.Join(db.Root, "var/backups/eden", string(typ), "*.dump"))
+	return m
+}
+
+func testAllInOne(t *testing.T) {
+	c := servers(t, 1)
+	h := c.Hosts[0]
+	repos := serveRepos(t, c)
+	d := newDeployment(t, repos, []deploy.ServerSpec{{Host: h.Addr, Role: deploy.RoleAll}}, deploy.InstanceDemo)
+	p := newPlane(t, "all-in-one", c, d)
+	t.Cleanup(p.report)
+	typ := deploy.InstanceDemo
+	inst := d.Instance(typ)
+	url := inst.URL + "/"
+
+	p.run("deploy", deploy.RunRequest{Kind: deploy.RunDeploy, Instance: typ})
+
+	t.Run("deployed", func(t *testing.T) {
+		checkDatabase(t, h, inst)
+		if out, err := pgConnect(h, "localhost", typ.DatabaseName(), typ.DatabaseName()); err != nil || !strings.HasPrefix(out, typ.DatabaseName()+" 3.") {
+			t.Errorf("connect as %s with the secret's password: %q, %v", typ.DatabaseName(), out, err)
+		}
+		if pids := uwsgiPIDs(t, h, typ); len(pids) < 2 {
+			t.Errorf("uWSGI processes of %s: %v, want a master and workers", typ, pids)
+		}
+		if ss := sh(t, h, "ss", "-ltnH"); !strings.Contains(ss, fmt.Sprintf("127.0.0.1:%d ", typ.UWSGIPort())) {
+			t.Errorf("nothing listens on 127.0.0.1:%d:\n%s", typ.UWSGIPort(), ss)
+		}
+		pg := get(t, url)
+		if pg.Instance != "demo" || pg.Home != "/home/demo" || pg.DB != "ok" || pg.DBName != "sahana-demo" ||
+			pg.DBUser != "sahana-demo" || pg.SystemName != systemName || pg.PublicURL != inst.URL ||
+			pg.Template != "default" || pg.EdenVersion != "stand-in 1" || pg.Users != 1 || !strings.HasPrefix(pg.PostGIS, "3.") {
+			t.Errorf("GET %s through nginx: %+v", url, pg)
+		}
+		checkConfig(t, h, d, inst, "localhost")
+		checkBackupCron(t, h, inst, 30)
+	})
+
+	// The rules refuse a deploy of a deployed instance; the same run again
+	// is what a retried deploy does, and must change nothing.
+	inst.Status = deploy.InstanceFailed
+	r := p.run("deploy-again", deploy.RunRequest{Kind: deploy.RunDeploy, Instance: typ})
+	p.requireNoChange(r, "deploy-again")
+
+	t.Run("backup", func(t *testing.T) {
+		before := len(dumps(t, h, typ))
+		p.run("backup", deploy.RunRequest{Kind: deploy.RunBackup, Instance: typ})
+		ds := dumps(t, h, typ)
+		if len(ds) != before+1 {
+			t.Fatalf("dumps after a backup: %v (before: %d)", ds, before)
+		}
+		list := sh(t, h, "pg_restore", "--list", strings.TrimPrefix(ds[len(ds)-1], h.Root))
+		if !strings.Contains(list, "TABLE public auth_user") {
+			t.Errorf("the dump holds no auth_user table:\n%s", list)
+		}
+	})
+
+	t.Run("pull", func(t *testing.T) {
+		repos.commit(t, "eden", edenBranch, "VERSION", "stand-in 2\n", "stand-in 2")
+		since := time.Now()
+		p.run("pull", deploy.RunRequest{Kind: deploy.RunPull, Instance: typ})
+		pg := waitRestarted(t, url, since)
+		if pg.EdenVersion != "stand-in 2" || pg.DB != "ok" {
+			t.Errorf("after pull: %+v", pg)
+		}
+		log := sh(t, h, "cat", "/home/demo/applications/eden/databases/standin.log")
+		if !strings.Contains(log, `"phase": "migrate", "prepopulated": false, "script": "eden-deploy/first_run.py"`) {
+			t.Errorf("pull did not migrate:\n%s", log)
+		}
+	})
+
+	t.Run("restart", func(t *testing.T) {
+		old := uwsgiPIDs(t, h, typ)
+		before := get(t, url)
+		since := time.Now()
+		p.run("restart", deploy.RunRequest{Kind: deploy.RunRestart, Instance: typ})
+		pg := waitRestarted(t, url, since)
+		if pg.PID == before.PID || slices.Contains(old, fmt.Sprint(pg.PID)) {
+			t.Errorf("restart: the app answers from pid %d, one of the old processes %v", pg.PID, old)
+		}
+	})
+
+	t.Run("reconfigure", func(t *testing.T) {
+		s := maps.Clone(inst.Settings)
+		s["base.system_name"] = "Reconfigured \"Eden\" 'two'\n{{ again }}"
+		s["L10n.default_language"] = "de"
+		if _, err := d.ReplaceSettings(typ, s, inst.SettingsVersion, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		since := time.Now()
+		p.run("reconfigure", deploy.RunRequest{Kind: deploy.RunReconfigure, Instance: typ})
+		checkConfig(t, h, d, inst, "localhost")
+		pg := waitRestarted(t, url, since)
+		if pg.SystemName != s["base.system_name"] {
+			t.Errorf("after reconfigure the app says system_name %q", pg.SystemName)
+		}
+		r := p.run("reconfigure-again", deploy.RunRequest{Kind: deploy.RunReconfigure, Instance: typ})
+		p.requireNoChange(r, "reconfigure-again")
+	})
+
+	t.Run("clean", func(t *testing.T) {
+		psql(t, h, typ.DatabaseName(), "CREATE TABLE standin_marker (x int)")
+		p.run("clean", deploy.RunRequest{Kind: deploy.RunClean, Instance: typ})
+		if v := psql(t, h, typ.DatabaseName(), "SELECT to_regclass('standin_marker') IS NULL"); v != "t" {
+			t.Errorf("clean kept the old database (standin_marker still there)")
+		}
+		checkDatabase(t, h, inst)
+		if pg := get(t, url); pg.DB != "ok" || pg.Users != 1 {
+			t.Errorf("after clean: %+v", pg)
+		}
+	})
+}
+
+func testThreeTier(t *testing.T) {
+	c := servers(t, 3)
+	db, eden, web := c.Hosts[0], c.Hosts[1], c.Hosts[2]
+	repos := serveRepos(t, c)
+	d := newDeployment(t, repos, []deploy.ServerSpec{
+		{Host: db.Addr, Role: deploy.RoleDB},
+		{Host: eden.Addr, Role: deploy.RoleEden},
+		{Host: web.Addr, Role: deploy.RoleWebServer},
+	}, deploy.InstanceProd)
+	p := newPlane(t, "3-tier", c, d)
+	t.Cleanup(p.report)
+	typ := deploy.InstanceProd
+	inst := d.Instance(typ)
+	url := inst.URL + "/"
+
+	p.run("deploy", deploy.RunRequest{Kind: deploy.RunDeploy, Instance: typ})
+
+	t.Run("deployed", func(t *testing.T) {
+		checkDatabase(t, db, inst)
+		if out, err := pgConnect(eden, db.Addr, "sahana", "sahana"); err != nil || !strings.HasPrefix(out, "sahana 3.") {
+			t.Errorf("eden host connecting to %s: %q, %v", db.Addr, out, err)
+		}
+		// pg_hba admits only the deployment's eden hosts.
+		out, err := pgConnect(web, db.Addr, "sahana", "sahana")
+		if err == nil || !strings.Contains(out+err.Error(), "no pg_hba.conf entry for host \""+web.Addr+"\"") {
+			t.Errorf("the webserver host connecting to the database: %q, %v; want refused by pg_hba", out, err)
+		}
+		if pids := uwsgiPIDs(t, eden, typ); len(pids) < 2 {
+			t.Errorf("uWSGI processes of prod on the eden host: %v", pids)
+		}
+		if ss := sh(t, eden, "ss", "-ltnH"); !strings.Contains(ss, fmt.Sprintf("0.0.0.0:%d ", typ.UWSGIPort())) {
+			t.Errorf("nothing listens on 0.0.0.0:%d on the eden host:\n%s", typ.UWSGIPort(), ss)
+		}
+		site, err := os.ReadFile(filepath.Join(web.Root, "etc/nginx/sites-enabled/eden-prod"))
+		if err != nil || !strings.Contains(string(site), fmt.Sprintf("server %s:%d;", eden.Addr, typ.UWSGIPort())) {
+			t.Errorf("nginx site: %v\n%s", err, site)
+		}
+		pg := get(t, url)
+		if pg.Instance != "prod" || pg.Home != "/home/web2py" || pg.Host != eden.Name || pg.DB != "ok" ||
+			pg.DBServer != db.Addr || pg.DBName != "sahana" || pg.SystemName != systemName || pg.PublicURL != inst.URL {
+			t.Errorf("GET %s through nginx on %s: %+v", url, web.Addr, pg)
+		}
+		if _, err := os.Stat(filepath.Join(eden.Root, "home/prod")); err != nil {
+			t.Errorf("/home/prod: %v", err)
+		}
+		checkConfig(t, eden, d, inst, db.Addr)
+		checkBackupCron(t, db, inst, 0)
+	})
+
+	inst.Status = deploy.InstanceFailed
+	r := p.run("deploy-again", deploy.RunRequest{Kind: deploy.RunDeploy, Instance: typ})
+	p.requireNoChange(r, "deploy-again")
+
+	t.Run("backup", func(t *testing.T) {
+		p.run("backup", deploy.RunRequest{Kind: deploy.RunBackup, Instance: typ})
+		if ds := dumps(t, db, typ); len(ds) != 1 {
+			t.Errorf("dumps on the db host after a backup: %v", ds)
+		}
+	})
+}

@@ -1,0 +1,2 @@
+# -*- coding: utf-8 -*-
+# Stand-in: the stand-in WSGI handler answers every request itself.

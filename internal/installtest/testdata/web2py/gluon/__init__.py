@@ -1,0 +1,1 @@
+# Stand-in for web2py's gluon package (Eden Deploy's install test).
