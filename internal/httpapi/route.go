@@ -79,9 +79,12 @@ func (a *API) wrap(rt route) http.Handler {
 				}
 				c.caller = caller
 			}
-			if err := a.readBody(c, rt); err != nil {
-				a.fail(c, err)
-				return
+			// The 404/405 fallbacks (no method) answer whatever the body.
+			if rt.method != "" {
+				if err := a.readBody(c, rt); err != nil {
+					a.fail(c, err)
+					return
+				}
 			}
 			if rt.method == http.MethodPost && !rt.noIdempotency && r.Header.Get("Idempotency-Key") != "" {
 				replayed = a.idempotent(c, rt)

@@ -273,6 +273,12 @@ func TestProtocolErrors(t *testing.T) {
 			t.Errorf("status %d, type %q", rec.Code, rec.Header().Get("Content-Type"))
 		}
 	})
+	t.Run("not found with a body", func(t *testing.T) {
+		rec := e.Do("POST", "/v1/nothing", e.Alice, `{"a":1}`)
+		if rec.Code != 404 {
+			t.Errorf("status %d", rec.Code)
+		}
+	})
 	t.Run("method not allowed", func(t *testing.T) {
 		rec := e.Do("PATCH", "/v1/deployments/"+id, e.Alice, "")
 		if rec.Code != 405 || rec.Header().Get("Content-Type") != "application/problem+json" || rec.Header().Get("Allow") != "GET, DELETE, HEAD" {
