@@ -98,8 +98,8 @@ var Functions = map[string]Function{
 	RecordStep:        {RecordStep, "functions/recordstep", taskEnv},
 	FinishRun:         {FinishRun, "functions/finishrun", taskEnv},
 	CompleteLifecycle: {CompleteLifecycle, "functions/completelifecycle", taskEnv},
-	SSMStatus:         {SSMStatus, "functions/ssmstatus", []string{EnvTable, EnvBucket, EnvDocumentName}},
-	Lifecycle:         {Lifecycle, "functions/lifecycle", []string{EnvTable, EnvParameterPrefix, EnvStateMachineARN, EnvDocumentName, EnvRunRetention}},
+	SSMStatus:         {SSMStatus, "functions/ssmstatus", []string{EnvBucket, EnvDocumentName}},
+	Lifecycle:         {Lifecycle, "functions/lifecycle", []string{EnvTable, EnvParameterPrefix, EnvStateMachineARN, EnvRunRetention}},
 }
 
 // LogicalIDs returns the functions' logical IDs, sorted.

@@ -154,9 +154,11 @@ func (a *App) Control(withRunner bool) (*control.Service, *dynamo.Store, error) 
 		}
 	}
 	if withRunner {
-		if cfg.Runner, err = a.Runner(); err != nil {
+		r, err := a.Runner()
+		if err != nil {
 			return nil, nil, err
 		}
+		cfg.Runner = r
 	}
 	svc, err := control.New(cfg)
 	return svc, store, err
