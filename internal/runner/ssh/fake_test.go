@@ -238,8 +238,9 @@ func TestCancelKillsTheWholeGroup(t *testing.T) {
 	play := `
 trap '' TERM
 sleep 300 &
+sleep 301 &
 echo "started $$"
-sleep 301
+wait
 `
 	d := e.putBundle(t, map[string]string{"site.yml": play}, []byte("k\n"), "10.0.0.3")
 	ctx, cancel := context.WithCancel(context.Background())
