@@ -166,7 +166,9 @@ func (s *Service) start(ctx context.Context, run *deploy.Run) error {
 		return nil
 	}
 	if err != nil {
-		s.failRun(ctx, run, "the run could not start: "+err.Error())
+		// The engine's own words stay in the log; the run says what happened.
+		s.cfg.Log.ErrorContext(ctx, "a run could not start", "deployment", run.DeploymentID, "run", run.ID, "err", err)
+		s.failRun(ctx, run, "the run could not start: the workflow engine refused it (see the control plane's log)")
 		return fmt.Errorf("control: start run %s: %w", run.ID, err)
 	}
 	for attempt := 0; attempt < 5; attempt++ {
@@ -360,6 +362,18 @@ func (s *Service) StartTask(ctx context.Context, c Caller, id string, req TaskRe
 	if !req.Kind.Task() && req.Kind != deploy.RunDeploy && req.Kind != deploy.RunAddInstance {
 		return nil, deploy.Invalid("task", "%q is not a task: use clean, pull, restart or backup", req.Kind)
 	}
+	if req.Kind == deploy.RunDeploy || req.Kind == deploy.RunAddInstance {
+		// "deploy" re-runs the install of any instance: the first one's is
+		// a deploy run, a later one's an add-instance run.
+		d, err := s.visible(ctx, c, id)
+		if err != nil {
+			return nil, err
+		}
+		req.Kind = deploy.RunAddInstance
+		if first := d.FirstInstance(); first != nil && first.Type == req.Instance {
+			req.Kind = deploy.RunDeploy
+		}
+	}
 	return s.startRun(ctx, c, id, deploy.RunRequest{Kind: req.Kind, Instance: req.Instance, Confirm: req.Confirm, DryRun: req.DryRun, Requester: c.User})
 }
 
@@ -434,18 +448,35 @@ func (s *Service) ReplaceSettings(ctx context.Context, c Caller, id string, t de
 	if err := s.cfg.Store.CreateRun(ctx, run); err != nil {
 		return nil, 0, err
 	}
-	if !dryRun {
-		if err := s.cfg.Store.UpdateDeployment(ctx, d); err != nil {
-			s.cancelQueued(ctx, run, "the settings changed while they were being replaced")
-			return nil, 0, err
-		}
-	} else {
+	if dryRun {
 		version = readVersion
+	} else if err := s.keepSettings(ctx, d, t, settings, readVersion); err != nil {
+		s.cancelQueued(ctx, run, "the settings could not be kept: "+err.Error())
+		return nil, 0, err
 	}
 	if err := s.start(ctx, run); err != nil {
 		return run, version, err
 	}
 	return run, version, nil
+}
+
+// keepSettings stores d, whose instance t has the new settings. When the
+// deployment changed meanwhile for another reason (a server joined, a run
+// ended), the settings are applied again to the fresh copy; when the
+// settings themselves changed, the edit is a settings_version Conflict.
+func (s *Service) keepSettings(ctx context.Context, d *deploy.Deployment, t deploy.InstanceType, settings deploy.Settings, readVersion int) error {
+	for attempt := 0; ; attempt++ {
+		err := s.cfg.Store.UpdateDeployment(ctx, d)
+		if err == nil || !deploy.IsKind(err, deploy.KindConflict) || attempt >= 5 {
+			return err
+		}
+		if d, err = s.cfg.Store.GetDeployment(ctx, d.ID); err != nil {
+			return err
+		}
+		if _, err := d.ReplaceSettings(t, settings, readVersion, s.cfg.Now()); err != nil {
+			return err
+		}
+	}
 }
 
 func (s *Service) cancelQueued(ctx context.Context, run *deploy.Run, reason string) {

@@ -124,8 +124,9 @@ type IdempotencyRecord struct {
 // first claimed with a pending record (Status 0) before the request is
 // processed, so two concurrent requests with one key never both run.
 type IdempotencyStore interface {
-	// PutIdempotency stores rec if no record with rec.Key exists, and
-	// returns Conflict otherwise: exactly one request wins a key.
+	// PutIdempotency stores rec if no record with rec.Key exists (an
+	// expired record counts as none), and returns Conflict otherwise:
+	// exactly one request wins a key.
 	PutIdempotency(ctx context.Context, rec IdempotencyRecord) error
 	// CompleteIdempotency replaces the pending record of rec.Key with rec
 	// (the response). NotFound if there is none; Conflict if the stored
