@@ -1,0 +1,79 @@
+package config
+
+// IAM lists, for each function, the AWS API actions its code calls, and
+// so exactly the Allow actions of its policy in template.yaml
+// (internal/samcheck checks both: the template against this table, and
+// this table against the SDK operations called in the code each function
+// links). The reason of each is the use case that calls it.
+var IAM = map[string]map[string]string{
+	API: {
+		"dynamodb:GetItem":            "every read (GetDeployment, GetRun, ActiveRun, idempotency records)",
+		"dynamodb:PutItem":            "UpdateDeployment, UpdateRun, idempotency records",
+		"dynamodb:DeleteItem":         "transactions that release the active-run slot or host claims; DeleteIdempotency",
+		"dynamodb:ConditionCheckItem": "CreateRun and AddInstance transactions check the deployment",
+		"dynamodb:Query":              "ListDeployments (GSI1, GSI2), ListRuns, DeleteDeployment",
+		"dynamodb:BatchWriteItem":     "DeleteDeployment removes the deployment's runs",
+		"s3:ListBucket":               "DeleteDeployment lists deployments/<id>/",
+		"s3:DeleteObject":             "DeleteDeployment deletes deployments/<id>/ (DeleteObjects)",
+		"ssm:PutParameter":            "CreateDeployment keeps the generated secrets",
+		"ssm:GetParametersByPath":     "DeleteDeployment lists the deployment's secrets",
+		"ssm:DeleteParameters":        "DeleteDeployment deletes them",
+		"ssm:CancelCommand":           "CancelRun stops the running step (runner Cancel)",
+		"states:StartExecution":       "every run starts an execution",
+		"states:StopExecution":        "CancelRun stops the execution",
+	},
+	StartRun: {
+		"dynamodb:GetItem": "GetRun, GetDeployment",
+		"dynamodb:PutItem": "UpdateRun (queued to running), UpdateDeployment (instance status)",
+	},
+	PrepareStep: {
+		"dynamodb:GetItem": "GetDeployment, GetRun",
+		"dynamodb:PutItem": "UpdateRun (step running)",
+		"s3:PutObject":     "PutBlob of the step's bundle",
+		"autoscaling:RecordLifecycleActionHeartbeat": "a scale-out run keeps its lifecycle action alive",
+	},
+	DispatchStep: {
+		"dynamodb:GetItem":  "GetDeployment, GetRun",
+		"dynamodb:PutItem":  "UpdateRun (command ID)",
+		"s3:GetObject":      "the runner reads the bundle's secret names",
+		"s3:PutObject":      "the runner stores the command record (commands/<id>.json)",
+		"ssm:SendCommand":   "the runner sends the apply-bundle document",
+		"ssm:CancelCommand": "the runner cancels a command whose record it could not store",
+	},
+	RecordStep: {
+		"dynamodb:GetItem": "GetRun",
+		"dynamodb:PutItem": "UpdateRun (step results)",
+	},
+	FinishRun: {
+		"dynamodb:GetItem":    "GetRun, GetDeployment",
+		"dynamodb:PutItem":    "UpdateRun, UpdateDeployment",
+		"dynamodb:DeleteItem": "UpdateRun of a finished run releases the active-run slot (transaction)",
+	},
+	CompleteLifecycle: {
+		"dynamodb:GetItem":                    "GetRun",
+		"dynamodb:PutItem":                    "UpdateRun (lifecycle result)",
+		"autoscaling:CompleteLifecycleAction": "CONTINUE or ABANDON the run's lifecycle action",
+	},
+	SSMStatus: {
+		"s3:GetObject":               "the command record and each host's results or output",
+		"ssm:ListCommandInvocations": "every host's invocation status",
+		"states:SendTaskSuccess":     "the step's outcome",
+		"states:SendTaskFailure":     "RunnerError when Ansible ran on no host",
+	},
+	Lifecycle: {
+		"dynamodb:GetItem":                    "GetDeployment, GetRun, FindServerByInstanceID",
+		"dynamodb:PutItem":                    "AddServer, CreateRun, UpdateRun, UpdateDeployment",
+		"dynamodb:DeleteItem":                 "RemoveServer releases host claims; a run that cannot start releases its slot",
+		"dynamodb:ConditionCheckItem":         "CreateRun checks the deployment",
+		"states:StartExecution":               "scale-out and scale-in runs",
+		"autoscaling:DescribeTags":            "the group's eden-deploy tags",
+		"autoscaling:CompleteLifecycleAction": "ABANDON a launch that cannot join, CONTINUE a terminate of no deployment",
+		"ec2:DescribeInstances":               "the launching instance's private address",
+	},
+}
+
+// EventSourceIAM lists actions a function's role needs for Lambda's own
+// use, not its code: the SQS poller of LifecycleEventSource.
+var EventSourceIAM = map[string][]string{
+	Lifecycle: {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"},
+}
