@@ -40,7 +40,19 @@ type run struct {
 	f      *os.File // append handle, opened on the first Append
 	size   int64
 	closed bool
-	wake   chan struct{} // closed and replaced on every change
+	// wake is closed and replaced on a change when a follower waits on it
+	// (waited): appends that nobody waits for allocate nothing.
+	wake   chan struct{}
+	waited bool
+}
+
+// notify wakes the followers waiting for a change. Called with r.mu held.
+func (r *run) notify() {
+	if r.waited {
+		close(r.wake)
+		r.wake = make(chan struct{})
+		r.waited = false
+	}
 }
 
 // Open returns the store under dir, creating dir/runs (0700) if needed.
@@ -125,8 +137,7 @@ func (s *Store) Append(runID string, p []byte) error {
 	n, err := r.f.Write(p)
 	r.size += int64(n)
 	if n > 0 {
-		close(r.wake)
-		r.wake = make(chan struct{})
+		r.notify()
 	}
 	if err != nil {
 		return fmt.Errorf("runlog: append %s: %w", runID, err)
@@ -156,8 +167,7 @@ func (s *Store) Close(runID string) error {
 		errs = append(errs, err)
 	}
 	r.closed = true
-	close(r.wake)
-	r.wake = make(chan struct{})
+	r.notify()
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("runlog: close %s: %w", runID, err)
 	}
@@ -252,6 +262,9 @@ func (fl *follower) Read(p []byte) (int, error) {
 	for {
 		fl.r.mu.Lock()
 		size, closed, wake := fl.r.size, fl.r.closed, fl.r.wake
+		if fl.off >= size && !closed {
+			fl.r.waited = true // about to wait: the next change must close wake
+		}
 		fl.r.mu.Unlock()
 		if fl.off < size {
 			if fl.f == nil {
@@ -306,8 +319,7 @@ func (s *Store) Remove(runID string) error {
 		r.f = nil
 	}
 	r.closed = true
-	close(r.wake)
-	r.wake = make(chan struct{})
+	r.notify()
 	r.mu.Unlock()
 	s.mu.Lock()
 	delete(s.runs, runID)

@@ -275,8 +275,8 @@ func TestSSHDryRun(t *testing.T) {
 	}
 }
 
-// hugePlay prints a list of n items: Ansible's debug output puts each on
-// its own line.
+// hugePlay prints a list of n 100-character items: Ansible's debug output
+// puts each on its own line (about 110 bytes a line).
 func hugePlay(n int) string {
 	return fmt.Sprintf(`
 - hosts: all
@@ -286,8 +286,8 @@ func hugePlay(n int) string {
       ansible.builtin.debug:
         var: lines
       vars:
-        lines: "{{ range(%d) | list }}"
-`, n)
+        lines: "{{ ['%s'] * %d }}"
+`, strings.Repeat("x", 100), n)
 }
 
 // TestSSHHugeLogBoundedMemory: a 100,000-line log is streamed to the run
@@ -333,7 +333,9 @@ sample:
 	if lines < 100_000 {
 		t.Fatalf("log has %d lines, want at least 100000", lines)
 	}
-	if growth > 4<<20 {
+	if raceEnabled {
+		t.Log("race detector on: heap bound not checked")
+	} else if growth > 4<<20 {
 		t.Errorf("live heap grew by %d bytes for a %d-byte log: output is being held", growth, size)
 	}
 }
