@@ -392,6 +392,7 @@ func TestDispatchErrors(t *testing.T) {
 		kind deploy.Kind
 	}{
 		{"no token", func(d *deploy.Dispatch) { d.Token = "" }, deploy.KindInvalid},
+		{"bad deployment id", func(d *deploy.Dispatch) { d.DeploymentID = "../../etc" }, deploy.KindInvalid},
 		{"no hosts", func(d *deploy.Dispatch) { d.Hosts = nil }, deploy.KindInvalid},
 		{"bad host", func(d *deploy.Dispatch) { d.Hosts = []deploy.DispatchHost{{Host: "-oProxyCommand=x"}} }, deploy.KindInvalid},
 		{"bad playbook", func(d *deploy.Dispatch) { d.Playbook = "../x.yml" }, deploy.KindInvalid},

@@ -265,6 +265,8 @@ func checkDispatch(d deploy.Dispatch) error {
 		return deploy.Invalid("token", "runner/ssh: no task token")
 	case len(d.Hosts) == 0:
 		return deploy.Invalid("hosts", "runner/ssh: no hosts")
+	case !runlog.ValidRunID(d.DeploymentID): // it names the known_hosts file
+		return deploy.Invalid("deployment_id", "runner/ssh: invalid deployment ID %q", d.DeploymentID)
 	case !runlog.ValidRunID(d.RunID):
 		return deploy.Invalid("run_id", "runner/ssh: invalid run ID %q", d.RunID)
 	case !safeName(d.Playbook):
