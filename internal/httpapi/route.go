@@ -58,6 +58,9 @@ func (a *API) table() []route {
 		{method: "POST", pattern: "/v1/deployments/{id}/runs/{run}/cancel", h: a.cancelRun},
 		{method: "GET", pattern: "/v1/deployments/{id}/runs/{run}/log", h: a.getLog},
 		{method: "POST", pattern: "/v1/tokens", body: true, noIdempotency: true, h: a.createToken},
+		{method: "POST", pattern: "/v1/admin/lifecycle-events", body: true, h: a.lifecycleEvent},
+		{method: "PUT", pattern: "/v1/admin/fleet/groups/{group}", body: true, h: a.putGroupTags},
+		{method: "PUT", pattern: "/v1/admin/fleet/instances/{instance}", body: true, h: a.putInstanceAddress},
 	}
 }
 

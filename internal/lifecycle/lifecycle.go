@@ -41,7 +41,9 @@ const (
 
 // Event is an EventBridge event (the parts this package reads).
 type Event struct {
+	Version    string          `json:"version,omitempty"`
 	ID         string          `json:"id"`
+	Account    string          `json:"account,omitempty"`
 	DetailType string          `json:"detail-type"`
 	Source     string          `json:"source"`
 	Time       string          `json:"time"`

@@ -10,6 +10,8 @@
 //	<data>/secrets/        database and admin passwords, HMAC and SSH keys (0600)
 //	<data>/logs/           run logs
 //	<data>/runner/         per-step working directories and known_hosts
+//	<data>/fleet.json      the local fleet: group tags and instance addresses
+//	                       that lifecycle events refer to (admin API)
 //	<data>/admin.token     the first admin token (0600), written on first start
 //
 // On start it resumes every execution that was running when the process
@@ -35,7 +37,9 @@ import (
 	blobfs "github.com/edendeploy/edendeploy/internal/blob/fs"
 	"github.com/edendeploy/edendeploy/internal/control"
 	"github.com/edendeploy/edendeploy/internal/deploy"
+	localfleet "github.com/edendeploy/edendeploy/internal/fleet/local"
 	"github.com/edendeploy/edendeploy/internal/httpapi"
+	"github.com/edendeploy/edendeploy/internal/lifecycle"
 	"github.com/edendeploy/edendeploy/internal/playbook"
 	"github.com/edendeploy/edendeploy/internal/runlog"
 	"github.com/edendeploy/edendeploy/internal/runner/ssh"
@@ -137,10 +141,10 @@ func New(ctx context.Context, cfg Config) (p *Plane, err error) {
 	}); err != nil {
 		return nil, err
 	}
-	lifecycle := &lifecycleRecorder{log: cfg.Log}
+	lifecycleDone := &lifecycleRecorder{log: cfg.Log}
 	tk, err := tasks.New(tasks.Config{
 		Store: p.store, Blobs: blobs, Runner: p.runner,
-		Renderer: playbook.Renderer{Options: playbook.Options{Roles: cfg.Roles}}, Lifecycle: lifecycle,
+		Renderer: playbook.Renderer{Options: playbook.Options{Roles: cfg.Roles}}, Lifecycle: lifecycleDone,
 		StepTimeout: cfg.StepTimeout, Retention: cfg.Retention, Log: cfg.Log,
 		RunEnded: func(_ context.Context, r *deploy.Run) { p.closeLog(r.ID) },
 	})
@@ -178,9 +182,12 @@ func New(ctx context.Context, cfg Config) (p *Plane, err error) {
 	if p.tokens, err = auth.NewTokens(p.store, time.Now); err != nil {
 		return nil, err
 	}
+	fleet := localfleet.Open(filepath.Join(cfg.DataDir, "fleet.json"))
 	if p.handler, err = httpapi.New(httpapi.Config{
 		Service: svc, Auth: p.tokens, Idempotency: p.store, Tokens: p.tokens,
 		Logs: &runLogs{logs: p.logs, runs: p.store}, Log: cfg.Log,
+		Lifecycle: &lifecycle.Handler{Fleet: fleet, Scaler: svc, Completer: lifecycleDone, Log: cfg.Log},
+		Fleet:     fleet,
 	}); err != nil {
 		return nil, err
 	}
