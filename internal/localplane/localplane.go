@@ -198,6 +198,13 @@ func New(ctx context.Context, cfg Config) (p *Plane, err error) {
 	if n > 0 {
 		cfg.Log.InfoContext(ctx, "resumed runs that were in flight", "count", n)
 	}
+	// Steps whose Ansible ran when the plane last stopped are dispatched
+	// again (the state machine retries on RunnerLost).
+	if lost, err := p.runner.Recover(ctx); err != nil {
+		cfg.Log.ErrorContext(ctx, "could not report every lost step; they fail when their heartbeat times out", "err", err)
+	} else if lost > 0 {
+		cfg.Log.InfoContext(ctx, "steps lost by the last stop are dispatched again", "count", lost)
+	}
 	return p, nil
 }
 

@@ -209,6 +209,11 @@ func (r *Runner) Dispatch(ctx context.Context, d deploy.Dispatch) (string, error
 	r.mu.Lock()
 	r.cmds[id] = cancel
 	r.mu.Unlock()
+	if err := r.remember(s, cmd.Process.Pid); err != nil {
+		// Without the record a crash would leave the step unreported until
+		// its heartbeat times out; the step itself can still run.
+		r.cfg.Logger.Warn("could not record an in-flight step", "command_id", id, "err", err)
+	}
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
@@ -565,9 +570,11 @@ wait:
 		log.Error("step could not run", "cause", cause)
 		if err := signalRetry(sctx, func(ctx context.Context) error {
 			return runner.SignalRunnerError(ctx, r.cfg.Signaler, d.Token, cause)
-		}); err != nil {
+		}); err != nil && !errors.Is(err, workflow.ErrTaskNotFound) {
 			log.Error("signal failure", "err", err)
+			return
 		}
+		r.forget(s.id)
 		return
 	}
 	o := runner.Outcome(s.hosts, res, runner.Ending{Abort: abort, ExitCode: code}, logKey)
@@ -575,9 +582,12 @@ wait:
 	log.Info("step ended", "error", o.Error, "exit", code)
 	if err := signalRetry(sctx, func(ctx context.Context) error {
 		return runner.SignalOutcome(ctx, r.cfg.Signaler, d.Token, o)
-	}); err != nil {
+	}); err != nil && !errors.Is(err, workflow.ErrTaskNotFound) {
+		// Kept in flight: Recover reports it after a restart.
 		log.Error("signal outcome", "err", err)
+		return
 	}
+	r.forget(s.id)
 }
 
 // signalRetry tries a signal three times; a task the workflow no longer
