@@ -16,10 +16,24 @@ import (
 	"io/fs"
 )
 
-// Files holds the playbooks, ansible.cfg and the real roles under roles/.
+// Files holds the playbooks, ansible.cfg, the real roles under roles/ and
+// the results callback plugin under callback_plugins/.
 //
-//go:embed ansible.cfg *.yml roles
+//go:embed ansible.cfg *.yml roles callback_plugins/eden_results.py
 var Files embed.FS
+
+// CallbackPluginFile is where Files (and every bundle) holds the callback
+// plugin that writes per-host results for the runners.
+const CallbackPluginFile = "callback_plugins/eden_results.py"
+
+// CallbackPlugin returns the source of the results callback plugin.
+func CallbackPlugin() []byte {
+	b, err := fs.ReadFile(Files, CallbackPluginFile)
+	if err != nil {
+		panic("ansible: embedded " + CallbackPluginFile + ": " + err.Error())
+	}
+	return b
+}
 
 // TestRoleFiles holds the recording test roles under testroles/.
 //

@@ -177,6 +177,9 @@ func Render(in Input, opt Options) (*Bundle, error) {
 		}
 		add(name, data)
 	}
+	// The runners enable this plugin for per-host results; it is ours, not
+	// the playbooks', so it always comes from the embedded files.
+	add(ansible.CallbackPluginFile, ansible.CallbackPlugin())
 	for _, role := range roles {
 		err := fs.WalkDir(opt.Roles, role, func(p string, e fs.DirEntry, err error) error {
 			if err != nil || e.IsDir() {

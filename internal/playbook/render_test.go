@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -202,6 +203,22 @@ func TestRenderUsesTestRoles(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"common", "eden", "nginx", "postgresql", "uwsgi"}, roles); diff != "" {
 		t.Errorf("test roles in the bundle (-want +got):\n%s", diff)
+	}
+}
+
+// Every bundle carries the results callback plugin the runners enable.
+func TestRenderIncludesCallbackPlugin(t *testing.T) {
+	d := newDeployment(t, aioServers(), deploy.InstanceProd, deploy.InstancePending)
+	r := newRun(t, d, deploy.RunRequest{Kind: deploy.RunDeploy, Instance: deploy.InstanceProd})
+	for _, roles := range []fs.FS{nil, ansible.TestRoles()} {
+		b, err := Render(Input{Deployment: d, Run: r}, Options{Roles: roles})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := b.File(ansible.CallbackPluginFile)
+		if f == nil || !bytes.Equal(f.Data, ansible.CallbackPlugin()) || !bytes.Contains(f.Data, []byte("CallbackBase")) {
+			t.Errorf("bundle lacks %s (or holds another file there)", ansible.CallbackPluginFile)
+		}
 	}
 }
 

@@ -35,11 +35,11 @@ package runner
 
 import (
 	"context"
-	_ "embed"
 	"encoding/json"
 	"fmt"
 	"strings"
 
+	"github.com/edendeploy/edendeploy/infra/ansible"
 	"github.com/edendeploy/edendeploy/internal/deploy"
 )
 
@@ -69,11 +69,9 @@ const (
 	ResultsEnv = "EDEN_RESULTS_FILE"
 )
 
-// CallbackPlugin is the source of the plugin (a copy of
-// infra/ansible/callback_plugins/eden_results.py, kept identical by a test).
-//
-//go:embed eden_results.py
-var CallbackPlugin []byte
+// CallbackPlugin is the source of the plugin
+// (infra/ansible/callback_plugins/eden_results.py, embedded there).
+var CallbackPlugin = ansible.CallbackPlugin()
 
 // Results is what the callback plugin writes.
 type Results struct {

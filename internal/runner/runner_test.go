@@ -2,7 +2,6 @@ package runner_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -17,17 +16,6 @@ import (
 	"github.com/edendeploy/edendeploy/internal/runner"
 	"github.com/edendeploy/edendeploy/internal/testpeer"
 )
-
-// The embedded copy must be the file the bundles and hosts get.
-func TestCallbackPluginIsTheInfraFile(t *testing.T) {
-	infra, err := os.ReadFile("../../infra/ansible/callback_plugins/eden_results.py")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(infra, runner.CallbackPlugin) {
-		t.Fatal("internal/runner/eden_results.py differs from infra/ansible/callback_plugins/eden_results.py: copy the infra file over it")
-	}
-}
 
 func TestOutcome(t *testing.T) {
 	ok := func(h string) runner.HostReport { return runner.HostReport{Host: h, OK: 3, Changed: 1} }
