@@ -42,6 +42,9 @@ const (
 	EnvPackages = "EDEN_INSTALLTEST_PACKAGES"
 	// EnvReport, when set, names a file the timings are appended to.
 	EnvReport = "EDEN_INSTALLTEST_REPORT"
+	// EnvInstallTest=0 skips the install test, for a CI that runs it as a
+	// step of its own (make test-install) after make test.
+	EnvInstallTest = "EDEN_INSTALL_TEST"
 )
 
 // rolePackages is every Debian package the roles install on Debian 12:

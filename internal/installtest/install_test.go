@@ -25,6 +25,9 @@ func TestInstall(t *testing.T) {
 	if testing.Short() {
 		t.Skip("installs Eden's stack on disposable Debian servers")
 	}
+	if os.Getenv(EnvInstallTest) == "0" {
+		t.Skipf("%s=0: run it with make test-install", EnvInstallTest)
+	}
 	// A file:// URL would do as well as git://: the domain accepts both.
 	if err := deploy.ValidateRepo("eden", deploy.Repo{URL: "file:///srv/git/eden.git", Branch: edenBranch}); err != nil {
 		t.Errorf("file:// repo refused: %v", err)
@@ -191,9 +194,10 @@ func testAllInOne(t *testing.T) {
 		if pg.EdenVersion != "stand-in 2" || pg.DB != "ok" {
 			t.Errorf("after pull: %+v", pg)
 		}
-		log := sh(t, h, "cat", "/home/demo/applications/eden/databases/standin.log")
-		if !strings.Contains(log, `"phase": "migrate", "prepopulated": false, "script": "eden-deploy/first_run.py"`) {
-			t.Errorf("pull did not migrate:\n%s", log)
+		if ev := standinEvents(t, h, typ, since); !slices.ContainsFunc(ev, func(e standinEvent) bool {
+			return e.Phase == "migrate" && e.Script == "eden-deploy/first_run.py"
+		}) {
+			t.Errorf("pull did not migrate: web2py ran %+v", ev)
 		}
 	})
 
@@ -228,7 +232,11 @@ func testAllInOne(t *testing.T) {
 
 	t.Run("clean", func(t *testing.T) {
 		psql(t, h, typ.DatabaseName(), "CREATE TABLE standin_marker (x int)")
+		since := time.Now()
 		p.run("clean", deploy.RunRequest{Kind: deploy.RunClean, Instance: typ})
+		if ev := standinEvents(t, h, typ, since); !slices.ContainsFunc(ev, func(e standinEvent) bool { return e.Prepopulated }) {
+			t.Errorf("clean did not prepopulate the new database: web2py ran %+v", ev)
+		}
 		if v := psql(t, h, typ.DatabaseName(), "SELECT to_regclass('standin_marker') IS NULL"); v != "t" {
 			t.Errorf("clean kept the old database (standin_marker still there)")
 		}
@@ -237,6 +245,34 @@ func testAllInOne(t *testing.T) {
 			t.Errorf("after clean: %+v", pg)
 		}
 	})
+}
+
+// standinEvent is a line of the stand-in web2py's databases/standin.log.
+type standinEvent struct {
+	At           float64 `json:"at"`
+	Phase        string  `json:"phase"`
+	Script       string  `json:"script"`
+	Prepopulated bool    `json:"prepopulated"`
+}
+
+// standinEvents returns what the stand-in web2py ran on h since a time.
+func standinEvents(t *testing.T, h *testhost.Host, typ deploy.InstanceType, since time.Time) []standinEvent {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(h.Root, strings.TrimPrefix(typ.Home(), "/"), "applications/eden/databases/standin.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []standinEvent
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var e standinEvent
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			t.Fatalf("standin.log: %v: %q", err, l)
+		}
+		if e.At >= float64(since.UnixNano())/1e9 {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 func testThreeTier(t *testing.T) {
@@ -272,7 +308,12 @@ func testThreeTier(t *testing.T) {
 		if ss := sh(t, eden, "ss", "-ltnH"); !strings.Contains(ss, fmt.Sprintf("0.0.0.0:%d ", typ.UWSGIPort())) {
 			t.Errorf("nothing listens on 0.0.0.0:%d on the eden host:\n%s", typ.UWSGIPort(), ss)
 		}
-		site, err := os.ReadFile(filepath.Join(web.Root, "etc/nginx/sites-enabled/eden-prod"))
+		// Links inside a server's root are read as links: their targets are
+		// paths in that root, not on this machine.
+		if l, err := os.Readlink(filepath.Join(web.Root, "etc/nginx/sites-enabled/eden-prod")); err != nil || l != "/etc/nginx/sites-available/eden-prod" {
+			t.Errorf("nginx site enabled: %q, %v", l, err)
+		}
+		site, err := os.ReadFile(filepath.Join(web.Root, "etc/nginx/sites-available/eden-prod"))
 		if err != nil || !strings.Contains(string(site), fmt.Sprintf("server %s:%d;", eden.Addr, typ.UWSGIPort())) {
 			t.Errorf("nginx site: %v\n%s", err, site)
 		}
@@ -281,8 +322,8 @@ func testThreeTier(t *testing.T) {
 			pg.DBServer != db.Addr || pg.DBName != "sahana" || pg.SystemName != systemName || pg.PublicURL != inst.URL {
 			t.Errorf("GET %s through nginx on %s: %+v", url, web.Addr, pg)
 		}
-		if _, err := os.Stat(filepath.Join(eden.Root, "home/prod")); err != nil {
-			t.Errorf("/home/prod: %v", err)
+		if l, err := os.Readlink(filepath.Join(eden.Root, "home/prod")); err != nil || l != "/home/web2py" {
+			t.Errorf("/home/prod links to %q, %v", l, err)
 		}
 		checkConfig(t, eden, d, inst, db.Addr)
 		checkBackupCron(t, db, inst, 0)

@@ -42,7 +42,7 @@ def application(environ, start_response):
         conn = standin.connect(s)
         try:
             with conn.cursor() as cur:
-                cur.execute("SELECT current_user, inet_server_addr()::text, postgis_version()")
+                cur.execute("SELECT current_user, host(inet_server_addr()), postgis_version()")
                 user, addr, postgis = cur.fetchone()
                 cur.execute("SELECT count(*) FROM auth_user")
                 users = cur.fetchone()[0]
