@@ -202,7 +202,9 @@ type Dispatch struct {
 	DeploymentID string
 	RunID        string
 	StepIndex    int
-	StepName     string
+	// StepCount is the number of steps of the run.
+	StepCount int
+	StepName  string
 	// BundleKey is the blob key of the step's rendered bundle (tar.gz).
 	BundleKey string
 	// Playbook is the entry point inside the bundle.

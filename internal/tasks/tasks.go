@@ -261,7 +261,7 @@ func (t *Tasks) DispatchStep(ctx context.Context, in DispatchInput) (Dispatched,
 		hosts = append(hosts, dh)
 	}
 	cmd, err := t.cfg.Runner.Dispatch(ctx, deploy.Dispatch{
-		DeploymentID: d.ID, RunID: r.ID, StepIndex: in.Step.Index, StepName: step.Name,
+		DeploymentID: d.ID, RunID: r.ID, StepIndex: in.Step.Index, StepCount: len(r.Steps), StepName: step.Name,
 		BundleKey: in.BundleKey, Playbook: step.Playbook, Hosts: hosts, Token: in.Token,
 		DryRun: r.DryRun, Timeout: t.cfg.StepTimeout, SSHUser: d.SSHUser,
 		LogKey: LogKey(d.ID, r.ID, in.Step.Index),

@@ -425,3 +425,4 @@ func TestDispatchErrors(t *testing.T) {
 		t.Errorf("%d signals for steps that never started", n)
 	}
 }
+

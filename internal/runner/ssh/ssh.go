@@ -658,12 +658,21 @@ func header(d deploy.Dispatch) []byte {
 	if d.DryRun {
 		mode = " (dry run)"
 	}
-	return []byte(fmt.Sprintf("== step %d %s on %s%s ==\n", d.StepIndex+1, d.StepName, strings.Join(hosts, ", "), mode))
+	return []byte(fmt.Sprintf("== step %s %s on %s%s ==\n", stepNumber(d), d.StepName, strings.Join(hosts, ", "), mode))
+}
+
+// stepNumber is "2/3", or "2" when the dispatch does not say how many
+// steps the run has.
+func stepNumber(d deploy.Dispatch) string {
+	if d.StepCount > 0 {
+		return fmt.Sprintf("%d/%d", d.StepIndex+1, d.StepCount)
+	}
+	return fmt.Sprint(d.StepIndex + 1)
 }
 
 func footer(d deploy.Dispatch, o deploy.StepOutcome) []byte {
 	if o.Error != "" {
-		return []byte(fmt.Sprintf("== step %d %s failed: %s ==\n", d.StepIndex+1, d.StepName, o.Error))
+		return []byte(fmt.Sprintf("== step %s %s failed: %s ==\n", stepNumber(d), d.StepName, o.Error))
 	}
-	return []byte(fmt.Sprintf("== step %d %s succeeded ==\n", d.StepIndex+1, d.StepName))
+	return []byte(fmt.Sprintf("== step %s %s succeeded ==\n", stepNumber(d), d.StepName))
 }
