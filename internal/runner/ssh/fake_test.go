@@ -425,4 +425,3 @@ func TestDispatchErrors(t *testing.T) {
 		t.Errorf("%d signals for steps that never started", n)
 	}
 }
-
