@@ -297,7 +297,11 @@ func testThreeTier(t *testing.T) {
 		if out, err := pgConnect(eden, db.Addr, "sahana", "sahana"); err != nil || !strings.HasPrefix(out, "sahana 3.") {
 			t.Errorf("eden host connecting to %s: %q, %v", db.Addr, out, err)
 		}
-		// pg_hba admits only the deployment's eden hosts.
+		// pg_hba admits only the deployment's eden hosts. The webserver has
+		// no psycopg2 unless the package layer brought it: add it.
+		if _, err := shErr(web, "python3", "-c", "import psycopg2"); err != nil {
+			sh(t, web, "apt-get", "install", "-y", "-q", "python3-psycopg2")
+		}
 		out, err := pgConnect(web, db.Addr, "sahana", "sahana")
 		if err == nil || !strings.Contains(out+err.Error(), "no pg_hba.conf entry for host \""+web.Addr+"\"") {
 			t.Errorf("the webserver host connecting to the database: %q, %v; want refused by pg_hba", out, err)
