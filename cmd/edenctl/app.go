@@ -71,7 +71,8 @@ commands:
   run cancel DEPLOYMENT RUN
   logs [-f] DEPLOYMENT RUN
   token create --user USER [--admin] [--name NAME]
-  serve [--data-dir DIR] [--addr HOST:PORT]
+  serve [--data-dir DIR] [--addr HOST:PORT] [--roles real|test --record-dir DIR]
+      the local control plane (env EDEN_DATA_DIR, EDEN_ADDR); test roles install nothing
 
 global flags (also accepted after the command):
   --endpoint URL   the API (env EDEN_ENDPOINT; default http://127.0.0.1:8080)
