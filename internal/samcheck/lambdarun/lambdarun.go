@@ -91,6 +91,9 @@ func Invoke(ctx context.Context, rie, bootstrap string, env []string, event []by
 		return nil, err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	if rie, err = filepath.Abs(rie); err != nil {
+		return nil, err
+	}
 	var logs bytes.Buffer
 	cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr, "./bootstrap")
 	cmd.Dir = filepath.Dir(bootstrap)
