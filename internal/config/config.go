@@ -27,7 +27,6 @@ const (
 	EnvParameterPrefix = "EDEN_PARAMETER_PREFIX"
 	EnvStateMachineARN = "EDEN_STATE_MACHINE_ARN"
 	EnvDocumentName    = "EDEN_DOCUMENT_NAME"
-	EnvKMSKeyID        = "EDEN_KMS_KEY_ID"
 	EnvRunRetention    = "EDEN_RUN_RETENTION"
 	EnvStepTimeout     = "EDEN_STEP_TIMEOUT"
 	EnvAdminClaim      = "EDEN_ADMIN_CLAIM"
@@ -49,7 +48,6 @@ var Vars = map[string]Var{
 	EnvParameterPrefix: {EnvParameterPrefix, true, `the SSM Parameter Store path of the secrets, e.g. "/eden-deploy"`},
 	EnvStateMachineARN: {EnvStateMachineARN, true, "the run state machine's ARN"},
 	EnvDocumentName:    {EnvDocumentName, true, "the name of the SSM Command document that applies a bundle"},
-	EnvKMSKeyID:        {EnvKMSKeyID, false, "a KMS key for SecureString parameters and S3 objects (empty: AWS managed keys)"},
 	EnvRunRetention:    {EnvRunRetention, false, `how long finished runs are kept, a Go duration such as "2160h" (empty or 0: forever)`},
 	EnvStepTimeout:     {EnvStepTimeout, false, `the longest one step may run, a Go duration such as "60m"`},
 	EnvAdminClaim:      {EnvAdminClaim, false, `the JWT claim listing the caller's groups, e.g. "cognito:groups" (empty: nobody is an admin)`},
@@ -121,7 +119,6 @@ type Config struct {
 	ParameterPrefix string
 	StateMachineARN string
 	DocumentName    string
-	KMSKeyID        string
 	AdminClaim      string
 	AdminGroup      string
 	RunRetention    time.Duration
@@ -175,8 +172,6 @@ func (c *Config) set(name, val string) error {
 		c.StateMachineARN = val
 	case EnvDocumentName:
 		c.DocumentName = val
-	case EnvKMSKeyID:
-		c.KMSKeyID = val
 	case EnvAdminClaim:
 		c.AdminClaim = val
 	case EnvAdminGroup:

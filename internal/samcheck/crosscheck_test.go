@@ -564,3 +564,16 @@ func prune(v any) any {
 	}
 	return v
 }
+
+// TestSAMConfig checks samconfig.toml's deploy defaults.
+func TestSAMConfig(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(root(t), "samconfig.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`stack_name = "eden-deploy"`, `capabilities = "CAPABILITY_IAM"`, `resolve_s3 = true`, `confirm_changeset = true`, `build_in_source = true`} {
+		if !strings.Contains(string(b), "\n"+want+"\n") {
+			t.Errorf("samconfig.toml lacks %s", want)
+		}
+	}
+}
