@@ -63,7 +63,7 @@ func TestAutoScaling(t *testing.T) {
 	var created httpapi.DeploymentCreated
 	admin.must(201, "POST", "/v1/deployments", "/v1/deployments", httpapi.CreateDeploymentRequest{
 		Spec: deploy.Spec{Name: "Scaling", AdminEmail: "admin@example.org", SSHUser: hosts.User,
-			Servers: []deploy.ServerSpec{{Host: db, Role: deploy.RoleDB}, {Host: eden, Role: deploy.RoleEden}, {Host: web, Role: deploy.RoleWebServer}},
+			Servers:  []deploy.ServerSpec{{Host: db, Role: deploy.RoleDB}, {Host: eden, Role: deploy.RoleEden}, {Host: web, Role: deploy.RoleWebServer}},
 			Instance: deploy.InstanceSpec{Type: deploy.InstanceProd}},
 		SSHPrivateKey: string(hosts.PrivateKey),
 	}, &created)
@@ -124,7 +124,9 @@ func TestAutoScaling(t *testing.T) {
 	if r.Lifecycle == nil || r.Lifecycle.Result != "CONTINUE" {
 		t.Errorf("scale-out lifecycle = %+v, want CONTINUE", r.Lifecycle)
 	}
-	upstreams := func() string { return mustJSON(t, recorded(t, srv.recordDir, web, "deploy", "nginx")["eden_instances"]) }
+	upstreams := func() string {
+		return mustJSON(t, recorded(t, srv.recordDir, web, "deploy", "nginx")["eden_instances"])
+	}
 	if !strings.Contains(upstreams(), joining) || !strings.Contains(upstreams(), eden) {
 		t.Errorf("after scale-out the web server's upstreams are %s, want both %s and %s", upstreams(), eden, joining)
 	}

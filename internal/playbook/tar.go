@@ -102,7 +102,7 @@ func Extract(tgz []byte, dir string) error {
 			return fmt.Errorf("playbook: extract: more than %d entries", MaxBundleEntries)
 		}
 		name := strings.TrimSuffix(hdr.Name, "/")
-		if !safeName(name) {
+		if !SafeName(name) {
 			return fmt.Errorf("playbook: extract: refusing entry name %q", hdr.Name)
 		}
 		target := filepath.Join(dir, filepath.FromSlash(name))
@@ -144,9 +144,9 @@ func writeNew(target string, mode fs.FileMode, r io.Reader) error {
 	return f.Close()
 }
 
-// safeName reports whether name is a clean, relative, slash-separated path
+// SafeName reports whether name is a clean, relative, slash-separated path
 // with no ".." element, no backslash and no NUL.
-func safeName(name string) bool {
+func SafeName(name string) bool {
 	if name == "" || name == "." || strings.HasPrefix(name, "/") || strings.ContainsAny(name, "\\\x00") {
 		return false
 	}

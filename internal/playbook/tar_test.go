@@ -110,7 +110,7 @@ func TestExtractRefuses(t *testing.T) {
 func TestSafeName(t *testing.T) {
 	var got []string
 	for _, n := range []string{"a", "a/b.yml", "", ".", "/a", "a/../b", "..", "a//b", "./a", "a\\b", "a/"} {
-		if safeName(n) {
+		if SafeName(n) {
 			got = append(got, n)
 		}
 	}

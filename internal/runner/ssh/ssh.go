@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"github.com/edendeploy/edendeploy/internal/deploy"
+	"github.com/edendeploy/edendeploy/internal/playbook"
 	"github.com/edendeploy/edendeploy/internal/runlog"
 	"github.com/edendeploy/edendeploy/internal/runner"
 	"github.com/edendeploy/edendeploy/internal/workflow"
@@ -274,7 +275,7 @@ func checkDispatch(d deploy.Dispatch) error {
 		return deploy.Invalid("deployment_id", "runner/ssh: invalid deployment ID %q", d.DeploymentID)
 	case !runlog.ValidRunID(d.RunID):
 		return deploy.Invalid("run_id", "runner/ssh: invalid run ID %q", d.RunID)
-	case !safeName(d.Playbook):
+	case !playbook.SafeName(d.Playbook):
 		return deploy.Invalid("playbook", "runner/ssh: invalid playbook name %q", d.Playbook)
 	case d.SSHUser == "" || strings.ContainsAny(d.SSHUser, " \t\n'\"\\@:/") || strings.HasPrefix(d.SSHUser, "-"):
 		return deploy.Invalid("ssh_user", "runner/ssh: invalid SSH user %q", d.SSHUser)
@@ -318,7 +319,8 @@ func (r *Runner) prepare(ctx context.Context, s *step) error {
 	if err != nil {
 		return fmt.Errorf("get bundle %s: %w", d.BundleKey, err)
 	}
-	if err := extract(tgz, s.path("bundle")); err != nil {
+	// The run directory is 0700: what the bundle holds stays private.
+	if err := playbook.Extract(tgz, s.path("bundle")); err != nil {
 		return deploy.Invalid("bundle_key", "unsafe or broken bundle %s: %v", d.BundleKey, err)
 	}
 	if fi, err := os.Stat(s.path("bundle", filepath.FromSlash(d.Playbook))); err != nil || !fi.Mode().IsRegular() {
@@ -384,7 +386,7 @@ func secretNames(p string) ([]string, error) {
 		return nil, deploy.Invalid("bundle", "secrets.json is not a JSON array of names: %v", err)
 	}
 	for _, n := range names {
-		if n == deploy.SecretSSHKey || !safeName(n) || strings.Contains(n, "/") || strings.HasPrefix(n, ".") {
+		if n == deploy.SecretSSHKey || !playbook.SafeName(n) || strings.Contains(n, "/") || strings.HasPrefix(n, ".") {
 			return nil, deploy.Invalid("bundle", "secrets.json names an invalid secret %q", n)
 		}
 	}
