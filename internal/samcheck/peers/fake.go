@@ -184,6 +184,11 @@ var queryVersions = map[string]string{"autoscaling": "2011-01-01", "ec2": "2016-
 // Scaling, EC2): form body with Action and Version, XML answers.
 func (f *Fake) serveQuery(service string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 ") || r.Method != http.MethodPost {
+			w.WriteHeader(http.StatusForbidden)
+			fmt.Fprint(w, `<ErrorResponse><Error><Type>Sender</Type><Code>MissingAuthenticationToken</Code><Message>unsigned request</Message></Error></ErrorResponse>`)
+			return
+		}
 		b, _ := io.ReadAll(r.Body)
 		form, err := url.ParseQuery(string(b))
 		op := form.Get("Action")
