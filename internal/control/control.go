@@ -171,53 +171,37 @@ func (s *Service) start(ctx context.Context, run *deploy.Run) error {
 		s.failRun(ctx, run, "the run could not start: the workflow engine refused it (see the control plane's log)")
 		return fmt.Errorf("control: start run %s: %w", run.ID, err)
 	}
-	for attempt := 0; attempt < 5; attempt++ {
-		r, err := s.cfg.Store.GetRun(ctx, run.DeploymentID, run.ID)
-		if err != nil {
-			break
-		}
+	r, err := deploy.UpdateRun(ctx, s.cfg.Store, run.DeploymentID, run.ID, func(r *deploy.Run) error {
 		if r.ExecutionID == execID {
-			*run = *r
-			break
+			return deploy.ErrNoChange
 		}
 		r.ExecutionID = execID
-		if err := s.cfg.Store.UpdateRun(ctx, r); err == nil {
-			*run = *r
-			break
-		} else if !deploy.IsKind(err, deploy.KindConflict) {
-			s.cfg.Log.WarnContext(ctx, "could not record the execution of a run", "run", run.ID, "err", err)
-			break
-		}
+		return nil
+	})
+	if err != nil {
+		s.cfg.Log.WarnContext(ctx, "could not record the execution of a run", "run", run.ID, "err", err)
+	} else {
+		*run = *r
 	}
 	s.cfg.Log.InfoContext(ctx, "run started", "deployment", run.DeploymentID, "run", run.ID, "kind", run.Kind, "execution", execID)
 	return nil
 }
 
 func (s *Service) failRun(ctx context.Context, run *deploy.Run, reason string) {
-	for attempt := 0; attempt < 5; attempt++ {
-		r, err := s.cfg.Store.GetRun(ctx, run.DeploymentID, run.ID)
-		if err != nil {
-			s.cfg.Log.ErrorContext(ctx, "could not mark a run failed", "run", run.ID, "err", err)
-			return
-		}
+	r, err := deploy.UpdateRun(ctx, s.cfg.Store, run.DeploymentID, run.ID, func(r *deploy.Run) error {
 		if r.Status.Terminal() {
-			*run = *r
-			return
+			return deploy.ErrNoChange
 		}
 		r.Error = reason
-		if err := r.MoveTo(deploy.RunFailed, s.cfg.Now()); err != nil {
-			return
-		}
-		if err := s.cfg.Store.UpdateRun(ctx, r); err == nil {
-			*run = *r
-			s.observe(ctx, r)
-			s.ended(ctx, r)
-			return
-		} else if !deploy.IsKind(err, deploy.KindConflict) {
-			s.cfg.Log.ErrorContext(ctx, "could not mark a run failed", "run", run.ID, "err", err)
-			return
-		}
+		return r.MoveTo(deploy.RunFailed, s.cfg.Now())
+	})
+	if err != nil {
+		s.cfg.Log.ErrorContext(ctx, "could not mark a run failed", "run", run.ID, "err", err)
+		return
 	}
+	*run = *r
+	s.observe(ctx, r)
+	s.ended(ctx, r)
 }
 
 func (s *Service) ended(ctx context.Context, r *deploy.Run) {
@@ -228,15 +212,12 @@ func (s *Service) ended(ctx context.Context, r *deploy.Run) {
 
 // observe records r's status on its deployment's instance.
 func (s *Service) observe(ctx context.Context, r *deploy.Run) {
-	for attempt := 0; attempt < 5; attempt++ {
-		d, err := s.cfg.Store.GetDeployment(ctx, r.DeploymentID)
-		if err != nil {
-			return
-		}
+	_, err := deploy.UpdateDeployment(ctx, s.cfg.Store, r.DeploymentID, func(d *deploy.Deployment) error {
 		d.ObserveRun(r, s.cfg.Now())
-		if err := s.cfg.Store.UpdateDeployment(ctx, d); err == nil || !deploy.IsKind(err, deploy.KindConflict) {
-			return
-		}
+		return nil
+	})
+	if err != nil {
+		s.cfg.Log.ErrorContext(ctx, "could not record a run's end on its instance", "run", r.ID, "err", err)
 	}
 }
 
@@ -465,18 +446,15 @@ func (s *Service) ReplaceSettings(ctx context.Context, c Caller, id string, t de
 // ended), the settings are applied again to the fresh copy; when the
 // settings themselves changed, the edit is a settings_version Conflict.
 func (s *Service) keepSettings(ctx context.Context, d *deploy.Deployment, t deploy.InstanceType, settings deploy.Settings, readVersion int) error {
-	for attempt := 0; ; attempt++ {
-		err := s.cfg.Store.UpdateDeployment(ctx, d)
-		if err == nil || !deploy.IsKind(err, deploy.KindConflict) || attempt >= 5 {
-			return err
-		}
-		if d, err = s.cfg.Store.GetDeployment(ctx, d.ID); err != nil {
-			return err
-		}
-		if _, err := d.ReplaceSettings(t, settings, readVersion, s.cfg.Now()); err != nil {
-			return err
-		}
+	err := s.cfg.Store.UpdateDeployment(ctx, d)
+	if !deploy.IsKind(err, deploy.KindConflict) {
+		return err
 	}
+	_, err = deploy.UpdateDeployment(ctx, s.cfg.Store, d.ID, func(d *deploy.Deployment) error {
+		_, err := d.ReplaceSettings(t, settings, readVersion, s.cfg.Now())
+		return err
+	})
+	return err
 }
 
 func (s *Service) cancelQueued(ctx context.Context, run *deploy.Run, reason string) {
@@ -511,36 +489,25 @@ func (s *Service) CancelRun(ctx context.Context, c Caller, id, runID string) (*d
 	if _, err := s.visible(ctx, c, id); err != nil {
 		return nil, err
 	}
-	var r *deploy.Run
-	for attempt := 0; ; attempt++ {
-		var err error
-		r, err = s.cfg.Store.GetRun(ctx, id, runID)
-		if err != nil {
-			return nil, err
-		}
+	r, err := deploy.UpdateRun(ctx, s.cfg.Store, id, runID, func(r *deploy.Run) error {
 		if r.Status.Terminal() {
-			return nil, deploy.Conflict("status", "run %s already %s", runID, r.Status)
+			return deploy.Conflict("status", "run %s already %s", runID, r.Status)
 		}
 		now := s.cfg.Now()
 		for i := range r.Steps {
-			if r.Steps[i].Status == deploy.StepRunning || r.Steps[i].Status == deploy.StepPending {
-				if r.Steps[i].Status == deploy.StepRunning {
-					r.Steps[i].FinishedAt = now
-				}
+			switch r.Steps[i].Status {
+			case deploy.StepRunning:
+				r.Steps[i].FinishedAt = now
+				r.Steps[i].Status = deploy.StepCancelled
+			case deploy.StepPending:
 				r.Steps[i].Status = deploy.StepCancelled
 			}
 		}
 		r.Error = "cancelled by " + c.User
-		if err := r.MoveTo(deploy.RunCancelled, now); err != nil {
-			return nil, err
-		}
-		err = s.cfg.Store.UpdateRun(ctx, r)
-		if err == nil {
-			break
-		}
-		if !deploy.IsKind(err, deploy.KindConflict) || attempt >= 5 {
-			return nil, err
-		}
+		return r.MoveTo(deploy.RunCancelled, now)
+	})
+	if err != nil {
+		return nil, err
 	}
 	s.observe(ctx, r)
 	s.ended(ctx, r)

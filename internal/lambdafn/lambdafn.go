@@ -127,7 +127,6 @@ func (a *App) Tasks() (*tasks.Tasks, error) {
 		Renderer:    playbook.Renderer{},
 		Lifecycle:   a.Fleet(),
 		StepTimeout: a.Config.StepTimeout,
-		Retention:   a.Config.RunRetention,
 		Log:         a.Log,
 	})
 }

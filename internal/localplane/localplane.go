@@ -116,7 +116,7 @@ func New(ctx context.Context, cfg Config) (p *Plane, err error) {
 			p.close()
 		}
 	}()
-	if p.store, err = bolt.Open(filepath.Join(cfg.DataDir, "edendeploy.db"), bolt.Options{}); err != nil {
+	if p.store, err = bolt.Open(filepath.Join(cfg.DataDir, "edendeploy.db"), bolt.Options{Retention: cfg.Retention}); err != nil {
 		return nil, err
 	}
 	blobs, err := blobfs.Open(filepath.Join(cfg.DataDir, "blobs"))
@@ -145,7 +145,7 @@ func New(ctx context.Context, cfg Config) (p *Plane, err error) {
 	tk, err := tasks.New(tasks.Config{
 		Store: p.store, Blobs: blobs, Runner: p.runner,
 		Renderer: playbook.Renderer{Options: playbook.Options{Roles: cfg.Roles}}, Lifecycle: lifecycleDone,
-		StepTimeout: cfg.StepTimeout, Retention: cfg.Retention, Log: cfg.Log,
+		StepTimeout: cfg.StepTimeout, Log: cfg.Log,
 		RunEnded: func(_ context.Context, r *deploy.Run) { p.closeLog(r.ID) },
 	})
 	if err != nil {

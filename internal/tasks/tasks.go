@@ -68,8 +68,6 @@ type Config struct {
 	Lifecycle Lifecycle // may be nil where no run has a lifecycle action
 	// StepTimeout bounds one step's Ansible run.
 	StepTimeout time.Duration
-	// Retention is how long finished runs are kept; 0 keeps them.
-	Retention time.Duration
 	// RunEnded, if set, is told of every run FinishRun ends (locally: to
 	// close the run's log so its followers stop).
 	RunEnded func(ctx context.Context, r *deploy.Run)
@@ -496,46 +494,24 @@ func (t *Tasks) observe(ctx context.Context, r *deploy.Run) error {
 	if r.Kind != deploy.RunDeploy && r.Kind != deploy.RunAddInstance {
 		return nil
 	}
-	for attempt := 0; ; attempt++ {
-		d, err := t.cfg.Store.GetDeployment(ctx, r.DeploymentID)
-		if err != nil {
-			return t.taskError("get deployment", err)
-		}
+	_, err := deploy.UpdateDeployment(ctx, t.cfg.Store, r.DeploymentID, func(d *deploy.Deployment) error {
 		d.ObserveRun(r, t.cfg.Now())
-		err = t.cfg.Store.UpdateDeployment(ctx, d)
-		if err == nil {
-			return nil
-		}
-		if !deploy.IsKind(err, deploy.KindConflict) || attempt >= maxAttempts {
-			return t.taskError("update deployment", err)
-		}
+		return nil
+	})
+	if err != nil {
+		return t.taskError("update deployment", err)
 	}
+	return nil
 }
 
-const maxAttempts = 8
-
-// updateRun reads the run, applies change and stores it, again on a
-// version conflict (another task or a cancel wrote in between).
+// updateRun applies change to the stored run, again if another writer got
+// there first. (The store sets a finished run's expiry.)
 func (t *Tasks) updateRun(ctx context.Context, ref RunRef, change func(*deploy.Run) error) (*deploy.Run, error) {
-	for attempt := 0; ; attempt++ {
-		r, err := t.cfg.Store.GetRun(ctx, ref.DeploymentID, ref.RunID)
-		if err != nil {
-			return nil, t.taskError("get run", err)
-		}
-		if err := change(r); err != nil {
-			return nil, err
-		}
-		if t.cfg.Retention > 0 && r.Status.Terminal() && r.ExpiresAt.IsZero() {
-			r.ExpiresAt = r.FinishedAt.Add(t.cfg.Retention)
-		}
-		err = t.cfg.Store.UpdateRun(ctx, r)
-		if err == nil {
-			return r, nil
-		}
-		if !deploy.IsKind(err, deploy.KindConflict) || attempt >= maxAttempts {
-			return nil, t.taskError("update run", err)
-		}
+	r, err := deploy.UpdateRun(ctx, t.cfg.Store, ref.DeploymentID, ref.RunID, change)
+	if err != nil {
+		return nil, t.taskError("update run", err)
 	}
+	return r, nil
 }
 
 // taskError turns a dependency's error into what the state machine
