@@ -14,7 +14,7 @@ RACE_PKGS    := ./internal/store/... ./internal/workflow/... ./internal/runlog/.
 
 export EDEN_NODE_MODULES := $(CURDIR)/$(NODE_DIR)/node_modules
 
-.PHONY: all build run demo test test-go test-race test-asl deps deps-apt deps-npm lint vet bench clean
+.PHONY: all build run demo bench-api test test-go test-race test-asl deps deps-apt deps-npm lint vet bench clean
 
 all: build
 
@@ -81,6 +81,10 @@ lint: vet
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## bench-api: load on edenctl serve over loopback (GET and create: req/s, p50, p99).
+bench-api:
+	$(GO) test -run '^$$' -bench BenchmarkAPI -benchtime=1x -v ./internal/e2e
 
 clean:
 	rm -rf $(BIN)

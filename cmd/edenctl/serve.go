@@ -22,7 +22,8 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 	stepTimeout := fs.Duration("step-timeout", 60*time.Minute, "")
 	heartbeat := fs.Duration("heartbeat", 30*time.Second, "")
 	verbose := fs.Bool("verbose", false, "")
-	if _, err := a.parse(fs, args, 0, 0, "[--data-dir DIR] [--addr HOST:PORT] [--roles real|test --record-dir DIR] [--step-timeout D] [--verbose]"); err != nil {
+	ansiblePlaybook := fs.String("ansible-playbook", "", "")
+	if _, err := a.parse(fs, args, 0, 0, "[--data-dir DIR] [--addr HOST:PORT] [--roles real|test --record-dir DIR] [--step-timeout D] [--ansible-playbook PATH] [--verbose]"); err != nil {
 		return err
 	}
 	if *dataDir == "" {
@@ -37,7 +38,8 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 	}
 	cfg := localplane.Config{
 		DataDir: *dataDir, Addr: *addr, Stdout: a.stdout, StepTimeout: *stepTimeout, Heartbeat: *heartbeat,
-		Log: slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level})),
+		AnsiblePlaybook: *ansiblePlaybook,
+		Log:             slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level})),
 	}
 	switch *roles {
 	case "real":

@@ -26,11 +26,12 @@ import (
 // server is one `edenctl serve` child process over a data directory that
 // outlives it (so a restart finds its state).
 type server struct {
-	t         *testing.T
+	t         testing.TB
 	bin       string
 	dataDir   string
 	recordDir string
 	addr      string
+	extraArgs []string
 	cmd       *exec.Cmd
 	logMu     sync.Mutex
 	log       bytes.Buffer // everything the server printed, over all its lives
@@ -38,7 +39,7 @@ type server struct {
 }
 
 // buildEdenctl builds the binary under test once per test.
-func buildEdenctl(t *testing.T) string {
+func buildEdenctl(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "edenctl")
 	cmd := exec.Command("go", "build", "-o", bin, "github.com/edendeploy/edendeploy/cmd/edenctl")
@@ -48,7 +49,7 @@ func buildEdenctl(t *testing.T) string {
 	return bin
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -58,7 +59,7 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func newServer(t *testing.T, bin string) *server {
+func newServer(t testing.TB, bin string) *server {
 	s := &server{t: t, bin: bin, dataDir: t.TempDir(), recordDir: t.TempDir(), addr: freeAddr(t)}
 	t.Cleanup(func() { s.kill() })
 	return s
@@ -67,8 +68,9 @@ func newServer(t *testing.T, bin string) *server {
 // start starts the server and waits until it answers.
 func (s *server) start() {
 	s.t.Helper()
-	s.cmd = exec.Command(s.bin, "serve", "--data-dir", s.dataDir, "--addr", s.addr,
-		"--roles", "test", "--record-dir", s.recordDir, "--heartbeat", "2s")
+	args := []string{"serve", "--data-dir", s.dataDir, "--addr", s.addr,
+		"--roles", "test", "--record-dir", s.recordDir, "--heartbeat", "2s"}
+	s.cmd = exec.Command(s.bin, append(args, s.extraArgs...)...)
 	s.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + s.dataDir}
 	w := &lockedWriter{mu: &s.logMu, w: &s.log}
 	s.cmd.Stdout, s.cmd.Stderr = w, w
@@ -148,7 +150,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 // the OpenAPI document and keeps every response body (the security checks
 // search them).
 type client struct {
-	t     *testing.T
+	t     testing.TB
 	base  string
 	token string
 	doc   *openapitest.Doc

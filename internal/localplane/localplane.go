@@ -72,6 +72,9 @@ type Config struct {
 	Retention time.Duration
 	// Heartbeat is how often a running step heartbeats; default 30 s.
 	Heartbeat time.Duration
+	// AnsiblePlaybook is the ansible-playbook to run; default the one in
+	// /usr/local/bin:/usr/bin:/bin.
+	AnsiblePlaybook string
 }
 
 // Plane is a running local control plane.
@@ -136,7 +139,7 @@ func New(ctx context.Context, cfg Config) (p *Plane, err error) {
 	signals := &lateSignaler{}
 	if p.runner, err = ssh.New(ssh.Config{
 		DataDir: filepath.Join(cfg.DataDir, "runner"), Blobs: blobs, Secrets: secrets, Log: p.logs,
-		Signaler: signals, ExtraVars: cfg.ExtraVars, Heartbeat: cfg.Heartbeat,
+		Signaler: signals, ExtraVars: cfg.ExtraVars, Heartbeat: cfg.Heartbeat, AnsiblePlaybook: cfg.AnsiblePlaybook,
 		DefaultTimeout: cfg.StepTimeout, Logger: cfg.Log,
 	}); err != nil {
 		return nil, err
