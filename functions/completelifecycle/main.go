@@ -10,7 +10,11 @@ import (
 )
 
 func main() {
-	lambdafn.Main(config.CompleteLifecycle, func(a *lambdafn.App, ctx context.Context) (any, error) {
-		return a.Task("CompleteLifecycleFunctionArn")
+	lambdafn.Main(config.CompleteLifecycle, func(a *lambdafn.App, _ context.Context) (any, error) {
+		t, err := a.Tasks()
+		if err != nil {
+			return nil, err
+		}
+		return t.CompleteLifecycle, nil
 	})
 }

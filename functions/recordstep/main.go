@@ -10,7 +10,11 @@ import (
 )
 
 func main() {
-	lambdafn.Main(config.RecordStep, func(a *lambdafn.App, ctx context.Context) (any, error) {
-		return a.Task("RecordStepFunctionArn")
+	lambdafn.Main(config.RecordStep, func(a *lambdafn.App, _ context.Context) (any, error) {
+		t, err := a.Tasks()
+		if err != nil {
+			return nil, err
+		}
+		return t.RecordStep, nil
 	})
 }

@@ -163,20 +163,6 @@ func (a *App) Control(withRunner bool) (*control.Service, *dynamo.Store, error) 
 	return svc, store, err
 }
 
-// Task returns the handler of the task function named by its state
-// machine substitution (tasks.Handlers' key), e.g. "StartRunFunctionArn".
-func (a *App) Task(substitution string) (any, error) {
-	t, err := a.Tasks()
-	if err != nil {
-		return nil, err
-	}
-	h, ok := t.Handlers()[substitution]
-	if !ok {
-		return nil, fmt.Errorf("lambdafn: tasks.Handlers has no %s", substitution)
-	}
-	return h, nil
-}
-
 // apiFollowLimit ends a live log follow before API Gateway's 30 s limit;
 // the client reconnects with Last-Event-ID.
 const apiFollowLimit = 25 * time.Second

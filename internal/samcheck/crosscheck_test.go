@@ -414,13 +414,25 @@ var noResourceLevel = map[string]bool{
 }
 
 // TestIAM checks each function's policy: its Allow actions are exactly
-// config.IAM's (plus its event source's), every one of them is an SDK
-// operation called in the code the function links, no action has a
+// config.IAM's (plus its event source's), which are exactly the SDK
+// operations reachable from the function's main; no action has a
 // wildcard, and "*" resources are only for actions without resource-level
 // permissions, each with a comment saying so.
 func TestIAM(t *testing.T) {
 	tpl := loadT(t, "template.yaml")
 	commented := starResourceComments(t, tpl.Node)
+	var mains []string
+	for _, id := range config.LogicalIDs() {
+		mains = append(mains, modulePath+"/"+config.Functions[id].Dir)
+	}
+	byMain, err := ReachableActions(root(t), mains)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reachable := map[string]map[string]string{}
+	for _, id := range config.LogicalIDs() {
+		reachable[id] = byMain[modulePath+"/"+config.Functions[id].Dir]
+	}
 	for _, id := range tpl.OfType("AWS::Serverless::Function") {
 		t.Run(id, func(t *testing.T) {
 			got := map[string]bool{}
@@ -447,22 +459,16 @@ func TestIAM(t *testing.T) {
 			if diff := cmp.Diff(keys(want), keys(got)); diff != "" {
 				t.Errorf("policy actions (+) differ from config.IAM (-):\n%s", diff)
 			}
-			linked, err := LinkedActions(root(t), "./"+config.Functions[id].Dir)
-			if err != nil {
-				t.Fatal(err)
+			// What the code can call: exactly the table.
+			var called []string
+			for a := range reachable[id] {
+				called = append(called, a)
 			}
-			for a := range config.IAM[id] {
-				if _, ok := linked[a]; !ok {
-					t.Errorf("config.IAM allows %s, which no code linked into %s calls", a, id)
-				}
-			}
-			// What the function links but does not call, with the reason.
-			for a, where := range linked {
-				if _, ok := config.IAM[id][a]; ok {
-					continue
-				}
-				if notCalled(id, a) == "" {
-					t.Errorf("%s is called at %s, linked into %s, but neither allowed (config.IAM) nor listed as not called by it", a, where, id)
+			sort.Strings(called)
+			if diff := cmp.Diff(keys(config.IAM[id]), called); diff != "" {
+				t.Errorf("SDK actions reachable from %s's main (+) differ from config.IAM (-):\n%s", config.Functions[id].Dir, diff)
+				for _, a := range called {
+					t.Logf("  %s called at %s", a, reachable[id][a])
 				}
 			}
 		})
@@ -511,39 +517,6 @@ func starResourceComments(t *testing.T, doc *yaml.Node) commentCount {
 	}
 	walk(doc)
 	return c
-}
-
-// notCalled says why a function links an action it never calls: the
-// adapters are built for every function of a kind, and a code path
-// belongs to one use case. "" means it is not listed.
-func notCalled(fn, action string) string {
-	svc, _, _ := strings.Cut(action, ":")
-	switch {
-	case action == "dynamodb:CreateTable" || action == "dynamodb:DescribeTable":
-		return "dynamo.Store.CreateTable is for tests and local runs; the template creates the table"
-	case action == "states:DescribeExecution" || action == "states:SendTaskHeartbeat":
-		return "stepfn implements all of workflow.Engine; no Lambda function describes executions or sends heartbeats"
-	case action == "ssm:GetParameter":
-		return "paramstore.GetSecret: only the instances read secrets (infra/fleet.yaml)"
-	}
-	task := false
-	for _, t := range config.TaskFunctions {
-		task = task || t == fn
-	}
-	switch {
-	case task:
-		// Every task function builds tasks.New's dependencies (store,
-		// blobs, SSM runner, fleet); each task calls a part of them.
-		return "another task's code path"
-	case fn == config.API:
-		if svc == "autoscaling" || svc == "ec2" || action == "ssm:SendCommand" || action == "ssm:ListCommandInvocations" ||
-			action == "s3:GetObject" || action == "s3:PutObject" || action == "states:SendTaskSuccess" || action == "states:SendTaskFailure" {
-			return "the runner and fleet are linked through lambdafn; the API only cancels commands"
-		}
-	case fn == config.SSMStatus || fn == config.Lifecycle:
-		return "linked through lambdafn, which wires every function; not on this function's code path"
-	}
-	return ""
 }
 
 // prune drops null members (the SDK's unset fields).
