@@ -207,6 +207,21 @@ func TestInvokeFunctions(t *testing.T) {
 			wantCalls(t, p, "sfn", "StartExecution", 0)
 		}},
 	}
+	covered := map[string]bool{}
+	for _, tc := range cases {
+		covered[tc.fn] = true
+	}
+	for _, id := range config.LogicalIDs() {
+		if !covered[id] {
+			t.Errorf("no sample event invokes %s", id)
+		}
+	}
+	for _, fn := range config.TaskFunctions {
+		ev := "task-" + strings.ToLower(strings.TrimSuffix(fn, "Function")) + ".json"
+		if _, err := os.Stat(filepath.Join(root(t), "events", ev)); err != nil {
+			t.Errorf("no input event for the %s task: %v", fn, err)
+		}
+	}
 	for _, tc := range cases {
 		scenario := tc.scenario
 		if scenario == "" {
