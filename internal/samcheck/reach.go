@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"go/token"
 	"go/types"
+	"os/exec"
 	"strings"
 
 	"golang.org/x/tools/go/packages"
@@ -30,9 +31,15 @@ func ReachableActions(moduleRoot string, mains []string) (map[string]map[string]
 			packages.NeedTypesInfo | packages.NeedImports | packages.NeedDeps | packages.NeedModule,
 		Dir: moduleRoot,
 	}
-	// Syntax for the module's own packages only; dependencies come from
-	// export data and have no bodies.
-	pkgs, err := packages.Load(cfg, "./...")
+	// Syntax for the module's own packages that the mains link, only;
+	// other dependencies come from export data and have no bodies.
+	list := exec.Command("go", append([]string{"list", "-deps", "-f", "{{if .Module}}{{if .Module.Main}}{{.ImportPath}}{{end}}{{end}}"}, mains...)...)
+	list.Dir = moduleRoot
+	out, err := list.Output()
+	if err != nil {
+		return nil, fmt.Errorf("samcheck: go list -deps: %w", err)
+	}
+	pkgs, err := packages.Load(cfg, strings.Fields(string(out))...)
 	if err != nil {
 		return nil, err
 	}
@@ -53,15 +60,15 @@ func ReachableActions(moduleRoot string, mains []string) (map[string]map[string]
 			byPath[p.Pkg.Path()] = p
 		}
 	}
-	out := map[string]map[string]string{}
+	res := map[string]map[string]string{}
 	for _, m := range mains {
 		p := byPath[m]
 		if p == nil || p.Func("main") == nil {
 			return nil, fmt.Errorf("samcheck: no main package %s", m)
 		}
-		out[m] = reachActions(prog, []*ssa.Function{p.Func("main"), p.Func("init")})
+		res[m] = reachActions(prog, []*ssa.Function{p.Func("main"), p.Func("init")})
 	}
-	return out, nil
+	return res, nil
 }
 
 // reachActions computes the functions reachable from roots, rapid type
