@@ -161,7 +161,7 @@ func BundleKey(deploymentID, runID string, index int) string {
 
 // LogKey is where the log of a step is kept.
 func LogKey(deploymentID, runID string, index int) string {
-	return fmt.Sprintf("deployments/%s/runs/%s/steps/%d/", deploymentID, runID, index)
+	return fmt.Sprintf("deployments/%s/runs/%s/steps/%d/log", deploymentID, runID, index)
 }
 
 // PrepareStep renders the step's bundle from the deployment as it is now,

@@ -100,14 +100,14 @@ func (h *CompletionHandler) Handle(ctx context.Context, ev events.CloudWatchEven
 	}
 	o, cause := h.judge(ctx, &rec, d.Status, invs)
 	if cause != "" {
-		log.Error("step could not run", "cause", cause)
+		log.ErrorContext(ctx, "step could not run", "cause", cause)
 		err = runner.SignalRunnerError(ctx, h.sig, rec.Token, cause)
 	} else {
-		log.Info("step ended", "error", o.Error)
+		log.InfoContext(ctx, "step ended", "error", o.Error)
 		err = runner.SignalOutcome(ctx, h.sig, rec.Token, o)
 	}
 	if errors.Is(err, workflow.ErrTaskNotFound) {
-		log.Info("task already closed: duplicate event or ended workflow")
+		log.InfoContext(ctx, "task already closed: duplicate event or ended workflow")
 		return nil
 	}
 	return err
@@ -231,7 +231,7 @@ func (h *CompletionHandler) hostReport(ctx context.Context, rec *Record, dh depl
 		if r, err := runner.ParseResults(b); err == nil && len(r.Hosts) == 1 {
 			return &r.Hosts[0] // "localhost": one host per instance
 		} else if err != nil {
-			h.log.Warn("unreadable results", "instance", dh.InstanceID, "err", err)
+			h.log.WarnContext(ctx, "unreadable results", "instance", dh.InstanceID, "err", err)
 		}
 	}
 	out, err := h.blobs.GetBlob(ctx, OutputKey(rec.LogKey, rec.CommandID, dh.InstanceID))

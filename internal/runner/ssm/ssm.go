@@ -197,7 +197,7 @@ func (r *Runner) Dispatch(ctx context.Context, d deploy.Dispatch) (string, error
 		_, cerr := r.api.CancelCommand(context.WithoutCancel(ctx), &ssm.CancelCommandInput{CommandId: aws.String(rec.CommandID)})
 		return "", fmt.Errorf("runner/ssm: dispatch step %d of run %s: store command record: %w", d.StepIndex, d.RunID, errors.Join(err, cerr))
 	}
-	r.cfg.Logger.Info("step sent", "run_id", d.RunID, "deployment_id", d.DeploymentID, "step", d.StepIndex, "command_id", rec.CommandID)
+	r.cfg.Logger.InfoContext(ctx, "step sent", "run_id", d.RunID, "deployment_id", d.DeploymentID, "step", d.StepIndex, "command_id", rec.CommandID)
 	return rec.CommandID, nil
 }
 
@@ -309,7 +309,7 @@ func (r *Runner) send(ctx context.Context, in *ssm.SendCommandInput) (*ssm.SendC
 		if waited+delay > r.cfg.RegistrationWait {
 			return nil, deploy.Transient(err, "instances %s not registered with SSM after %v", strings.Join(in.InstanceIds, ", "), waited.Round(time.Second))
 		}
-		r.cfg.Logger.Info("instance not registered with SSM yet, retrying", "instances", in.InstanceIds, "after", delay)
+		r.cfg.Logger.InfoContext(ctx, "instance not registered with SSM yet, retrying", "instances", in.InstanceIds, "after", delay)
 		if err := r.cfg.Sleep(ctx, delay); err != nil {
 			return nil, err
 		}
