@@ -17,6 +17,7 @@ var IAM = map[string]map[string]string{
 		"dynamodb:BatchWriteItem":     "DeleteDeployment removes the deployment's runs",
 		"s3:ListBucket":               "DeleteDeployment lists deployments/<id>/",
 		"s3:DeleteObject":             "DeleteDeployment deletes deployments/<id>/ (DeleteObjects)",
+		"s3:GetObject":                "the run log routes read each step's SSM output (runner/ssm RunLogs)",
 		"ssm:PutParameter":            "CreateDeployment keeps the generated secrets",
 		"ssm:GetParametersByPath":     "DeleteDeployment lists the deployment's secrets",
 		"ssm:DeleteParameters":        "DeleteDeployment deletes them",

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -174,6 +175,19 @@ type Blobs interface {
 	// DeleteBlobs removes every object whose key starts with prefix; none
 	// is not an error.
 	DeleteBlobs(ctx context.Context, prefix string) error
+}
+
+// Blob keys: everything of a deployment lives under "deployments/<id>/".
+
+// BundleKey is where the rendered bundle of step index of a run is kept.
+func BundleKey(deploymentID, runID string, index int) string {
+	return fmt.Sprintf("deployments/%s/runs/%s/steps/%d/bundle.tar.gz", deploymentID, runID, index)
+}
+
+// StepLogKey is where the log of step index of a run is kept (on AWS, the
+// prefix of the SSM command's output).
+func StepLogKey(deploymentID, runID string, index int) string {
+	return fmt.Sprintf("deployments/%s/runs/%s/steps/%d/log", deploymentID, runID, index)
 }
 
 // Names of the secrets a deployment keeps.

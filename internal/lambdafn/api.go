@@ -7,6 +7,7 @@ import (
 
 	"github.com/edendeploy/edendeploy/internal/auth"
 	"github.com/edendeploy/edendeploy/internal/httpapi"
+	"github.com/edendeploy/edendeploy/internal/runner/ssm"
 )
 
 // API returns the HTTP API wrapped for API Gateway HTTP API events
@@ -17,8 +18,13 @@ func (a *App) API(ctx context.Context) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	blobs, err := a.Blobs()
+	if err != nil {
+		return nil, err
+	}
 	api, err := httpapi.New(httpapi.Config{
 		Service:     svc,
+		Logs:        &ssm.RunLogs{Blobs: blobs, Runs: store, Deployments: store},
 		Auth:        &auth.APIGatewayJWT{AdminClaim: a.Config.AdminClaim, AdminGroup: a.Config.AdminGroup},
 		Idempotency: store,
 		Log:         a.Log,

@@ -154,16 +154,6 @@ type PreparedStep struct {
 	BundleKey string `json:"bundle_key"`
 }
 
-// BundleKey is where the bundle of a step is stored.
-func BundleKey(deploymentID, runID string, index int) string {
-	return fmt.Sprintf("deployments/%s/runs/%s/steps/%d/bundle.tar.gz", deploymentID, runID, index)
-}
-
-// LogKey is where the log of a step is kept.
-func LogKey(deploymentID, runID string, index int) string {
-	return fmt.Sprintf("deployments/%s/runs/%s/steps/%d/log", deploymentID, runID, index)
-}
-
 // PrepareStep renders the step's bundle from the deployment as it is now,
 // stores it, and marks the step running.
 func (t *Tasks) PrepareStep(ctx context.Context, in StepRef) (PreparedStep, error) {
@@ -193,7 +183,7 @@ func (t *Tasks) PrepareStep(ctx context.Context, in StepRef) (PreparedStep, erro
 	if err != nil {
 		return PreparedStep{}, fmt.Errorf("tasks: render step %d of run %s: %w", in.Index, r.ID, err)
 	}
-	key := BundleKey(d.ID, r.ID, in.Index)
+	key := deploy.BundleKey(d.ID, r.ID, in.Index)
 	if err := t.cfg.Blobs.PutBlob(ctx, key, tgz); err != nil {
 		return PreparedStep{}, t.taskError("put bundle", err)
 	}
@@ -205,7 +195,7 @@ func (t *Tasks) PrepareStep(ctx context.Context, in StepRef) (PreparedStep, erro
 	_, err = t.updateRun(ctx, RunRef{in.DeploymentID, in.RunID}, func(r *deploy.Run) error {
 		s := &r.Steps[in.Index]
 		s.BundleKey = key
-		s.LogKey = LogKey(in.DeploymentID, in.RunID, in.Index)
+		s.LogKey = deploy.StepLogKey(in.DeploymentID, in.RunID, in.Index)
 		s.Status = deploy.StepRunning
 		s.StartedAt = t.cfg.Now()
 		s.FinishedAt = time.Time{}
@@ -262,7 +252,7 @@ func (t *Tasks) DispatchStep(ctx context.Context, in DispatchInput) (Dispatched,
 		DeploymentID: d.ID, RunID: r.ID, StepIndex: in.Step.Index, StepCount: len(r.Steps), StepName: step.Name,
 		BundleKey: in.BundleKey, Playbook: step.Playbook, Hosts: hosts, Token: in.Token,
 		DryRun: r.DryRun, Timeout: t.cfg.StepTimeout, SSHUser: d.SSHUser,
-		LogKey: LogKey(d.ID, r.ID, in.Step.Index),
+		LogKey: deploy.StepLogKey(d.ID, r.ID, in.Step.Index),
 	})
 	if err != nil {
 		return Dispatched{}, t.taskError("dispatch step "+step.Name, err)
