@@ -28,6 +28,12 @@ const (
 	ParamExecutionTimeout = "executionTimeout"
 	ParamResultsKey       = "resultsKey"
 	ParamSSE              = "sse"
+	// The lifecycle action a scale-out run keeps alive (all "" otherwise).
+	ParamLifecycleGroup    = "lifecycleGroup"
+	ParamLifecycleHook     = "lifecycleHook"
+	ParamLifecycleToken    = "lifecycleToken"
+	ParamLifecycleInstance = "lifecycleInstance"
+	ParamHeartbeatSeconds  = "heartbeatSeconds"
 )
 
 // StepName is the name of the document's only step: SSM writes each

@@ -188,6 +188,40 @@ func TestScriptAppliesBundle(t *testing.T) {
 	}
 }
 
+// While Ansible runs for a lifecycle action, the script records lifecycle
+// heartbeats, and stops when Ansible ends.
+func TestScriptRecordsLifecycleHeartbeats(t *testing.T) {
+	play := `
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: Take a while, as an install does
+      ansible.builtin.pause:
+        seconds: 4
+`
+	code, out, root := run(t, tgz(t, bundleWith(play), nil), map[string]string{
+		ssmdoc.ParamLifecycleGroup: "relief eden", ssmdoc.ParamLifecycleHook: "eden-launch",
+		ssmdoc.ParamLifecycleToken:    "6f2b9a2e-4c1d-4f0e-8b7a-3d2c1b0a9f8e",
+		ssmdoc.ParamLifecycleInstance: "i-0123456789abcdef0", ssmdoc.ParamHeartbeatSeconds: "1",
+	})
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	beats, _ := os.ReadFile(filepath.Join(root, "heartbeats.log"))
+	n := strings.Count(string(beats), "heartbeat")
+	if n < 2 {
+		t.Errorf("%d lifecycle heartbeats while Ansible ran for 4 s at one a second", n)
+	}
+	argv, _ := os.ReadFile(filepath.Join(root, "argv.log"))
+	if !strings.Contains(string(argv), "autoscaling record-lifecycle-action-heartbeat --auto-scaling-group-name relief eden --lifecycle-hook-name eden-launch --lifecycle-action-token 6f2b9a2e-4c1d-4f0e-8b7a-3d2c1b0a9f8e --instance-id i-0123456789abcdef0") {
+		t.Errorf("heartbeat call:\n%s", argv)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if after, _ := os.ReadFile(filepath.Join(root, "heartbeats.log")); strings.Count(string(after), "heartbeat") != n {
+		t.Errorf("heartbeats went on after the script ended")
+	}
+}
+
 func TestScriptCheckMode(t *testing.T) {
 	rec := filepath.Join(t.TempDir(), "rec")
 	play := `

@@ -233,6 +233,9 @@ type Dispatch struct {
 	SSHUser string
 	// LogKey is where the step's full log goes.
 	LogKey string
+	// Lifecycle, for a run an Auto Scaling lifecycle hook waits on, is the
+	// action the hosts keep alive (lifecycle heartbeats) while Ansible runs.
+	Lifecycle *LifecycleAction
 }
 
 // DispatchHost is a host to reach: its address and, on EC2, its instance ID.

@@ -362,6 +362,11 @@ func TestScaleOutCompletesLifecycleAction(t *testing.T) {
 			if rg.lifecycle.beats == 0 {
 				t.Errorf("no lifecycle heartbeat was recorded while provisioning")
 			}
+			for _, d := range rg.runner.dispatched {
+				if d.Lifecycle == nil || d.Lifecycle.Token != "tok" {
+					t.Errorf("step %s was dispatched without its lifecycle action (%+v): hosts could not keep it alive", d.StepName, d.Lifecycle)
+				}
+			}
 		})
 	}
 }

@@ -252,7 +252,7 @@ func (t *Tasks) DispatchStep(ctx context.Context, in DispatchInput) (Dispatched,
 		DeploymentID: d.ID, RunID: r.ID, StepIndex: in.Step.Index, StepCount: len(r.Steps), StepName: step.Name,
 		BundleKey: in.BundleKey, Playbook: step.Playbook, Hosts: hosts, Token: in.Token,
 		DryRun: r.DryRun, Timeout: t.cfg.StepTimeout, SSHUser: d.SSHUser,
-		LogKey: deploy.StepLogKey(d.ID, r.ID, in.Step.Index),
+		LogKey: deploy.StepLogKey(d.ID, r.ID, in.Step.Index), Lifecycle: r.Lifecycle,
 	})
 	if err != nil {
 		return Dispatched{}, t.taskError("dispatch step "+step.Name, err)

@@ -162,6 +162,10 @@ type Record struct {
 	DryRun       bool                  `json:"dry_run"`
 }
 
+// LifecycleHeartbeat is how often hosts record a lifecycle heartbeat
+// while they provision an instance a lifecycle hook holds back.
+const LifecycleHeartbeat = 5 * time.Minute
+
 // RecordKey is the blob key of a command's record.
 func RecordKey(commandID string) string { return "commands/" + commandID + ".json" }
 
@@ -256,6 +260,15 @@ func (r *Runner) sendInput(ctx context.Context, d deploy.Dispatch) (*ssm.SendCom
 		ssmdoc.ParamExecutionTimeout: {strconv.Itoa(int(timeout.Seconds()))},
 		ssmdoc.ParamResultsKey:       {rec.ResultsKey},
 		ssmdoc.ParamSSE:              {sse},
+	}
+	if a := d.Lifecycle; a != nil {
+		// The hosts keep the Auto Scaling action alive while Ansible runs,
+		// at well under half of any hook's heartbeat timeout (≥ 10 min).
+		params[ssmdoc.ParamLifecycleGroup] = []string{a.GroupName}
+		params[ssmdoc.ParamLifecycleHook] = []string{a.HookName}
+		params[ssmdoc.ParamLifecycleToken] = []string{a.Token}
+		params[ssmdoc.ParamLifecycleInstance] = []string{a.InstanceID}
+		params[ssmdoc.ParamHeartbeatSeconds] = []string{strconv.Itoa(int(LifecycleHeartbeat.Seconds()))}
 	}
 	doc, err := ssmdoc.Parse()
 	if err != nil {

@@ -306,6 +306,35 @@ func TestDispatchSendsTheDocumentedRequest(t *testing.T) {
 	}
 }
 
+// A run that an Auto Scaling lifecycle hook waits on passes the action so
+// the hosts keep it alive while Ansible runs.
+func TestDispatchPassesTheLifecycleAction(t *testing.T) {
+	fx := newFixture(t)
+	r := fx.runner(t, nil)
+	d := fx.dispatch(t)
+	d.Lifecycle = &deploy.LifecycleAction{GroupName: "relief eden", HookName: "eden-launch",
+		Token: "6f2b9a2e-4c1d-4f0e-8b7a-3d2c1b0a9f8e", InstanceID: i2}
+	if _, err := r.Dispatch(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	got := fx.fake.calls[0].Body["Parameters"].(map[string]any)
+	want := map[string]any{
+		"lifecycleGroup": []any{"relief eden"}, "lifecycleHook": []any{"eden-launch"},
+		"lifecycleToken": []any{"6f2b9a2e-4c1d-4f0e-8b7a-3d2c1b0a9f8e"}, "lifecycleInstance": []any{i2},
+		"heartbeatSeconds": []any{"300"},
+	}
+	for k, v := range want {
+		if !cmp.Equal(v, got[k]) {
+			t.Errorf("parameter %s = %v, want %v", k, got[k], v)
+		}
+	}
+	// A token that is not an Auto Scaling token cannot reach the script.
+	d.Lifecycle.Token = "x'; reboot #"
+	if _, err := r.Dispatch(context.Background(), d); !deploy.IsKind(err, deploy.KindInvalid) {
+		t.Errorf("hostile lifecycle token: %v, want Invalid", err)
+	}
+}
+
 func TestDispatchWaitsForSSMRegistration(t *testing.T) {
 	fx := newFixture(t)
 	fx.fake.unregistered = 3
