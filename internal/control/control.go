@@ -133,13 +133,28 @@ func (s *Service) putSecrets(ctx context.Context, deploymentID string, sshKey []
 	if len(sshKey) > 0 {
 		secrets[deploy.SecretSSHKey] = sshKey
 	}
+	// Kept side by side: each is a durable write (an fsync locally, a
+	// PutParameter on AWS), and a create waits for all of them.
+	errs := make(chan error, len(secrets))
 	for name, v := range secrets {
-		if err := s.cfg.Secrets.PutSecret(ctx, deploymentID, name, v); err != nil {
-			s.dropSecrets(ctx, deploymentID)
-			return fmt.Errorf("control: keep secret %s of %s: %w", name, deploymentID, err)
+		go func() {
+			if err := s.cfg.Secrets.PutSecret(ctx, deploymentID, name, v); err != nil {
+				errs <- fmt.Errorf("control: keep secret %s of %s: %w", name, deploymentID, err)
+				return
+			}
+			errs <- nil
+		}()
+	}
+	var failed error
+	for range secrets {
+		if err := <-errs; err != nil && failed == nil {
+			failed = err
 		}
 	}
-	return nil
+	if failed != nil {
+		s.dropSecrets(ctx, deploymentID)
+	}
+	return failed
 }
 
 func (s *Service) dropSecrets(ctx context.Context, deploymentID string) {
