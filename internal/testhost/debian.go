@@ -483,6 +483,12 @@ func unmountAll(dir string) {
 
 // mountsUnder lists mount points at or below dir, deepest first.
 func mountsUnder(dir string) []string {
+	return mountPoints(func(mp string) bool { return mp == dir || strings.HasPrefix(mp, dir+"/") })
+}
+
+// mountPoints lists the mount points for which match is true, deepest
+// (longest) first, so that unmounting them in order works.
+func mountPoints(match func(string) bool) []string {
 	b, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return nil
@@ -493,8 +499,7 @@ func mountsUnder(dir string) []string {
 		if len(f) < 5 {
 			continue
 		}
-		mp := unescapeMount(f[4])
-		if mp == dir || strings.HasPrefix(mp, dir+"/") {
+		if mp := unescapeMount(f[4]); match(mp) {
 			out = append(out, mp)
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -75,26 +74,8 @@ func processAlive(pid int) bool {
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
-// mountPointsNamed lists mount points with a path element equal to ns.
+// mountPointsNamed lists mount points with a path element equal to ns,
+// deepest first.
 func mountPointsNamed(ns string) []string {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 5 {
-			continue
-		}
-		mp := unescapeMount(f[4])
-		if strings.Contains(mp+"/", "/"+ns+"/") {
-			out = append(out, mp)
-		}
-	}
-	// Deepest first.
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
-	}
-	return out
+	return mountPoints(func(mp string) bool { return strings.Contains(mp+"/", "/"+ns+"/") })
 }
