@@ -316,17 +316,6 @@ func unindexDeployment(tx *bbolt.Tx, d *deploy.Deployment) error {
 // ownerBucket names an owner's nested bucket (bbolt refuses empty names).
 func ownerBucket(owner string) string { return "o:" + owner }
 
-func uniqueInstances(d *deploy.Deployment) error {
-	seen := map[deploy.InstanceType]bool{}
-	for i, inst := range d.Instances {
-		if seen[inst.Type] {
-			return deploy.Conflict(fmt.Sprintf("instances[%d].type", i), "deployment %s would have two %s instances", d.ID, inst.Type)
-		}
-		seen[inst.Type] = true
-	}
-	return nil
-}
-
 type instanceClaim struct {
 	Deployment string `json:"deployment"`
 	Host       string `json:"host"`
@@ -397,7 +386,7 @@ func (s *Store) CreateDeployment(ctx context.Context, d *deploy.Deployment, firs
 	if first.DeploymentID != d.ID {
 		return fmt.Errorf("bolt: create deployment %s: %w", d.ID, deploy.Invalid("run.deployment_id", "the first run belongs to %q", first.DeploymentID))
 	}
-	if err := uniqueInstances(d); err != nil {
+	if err := record.UniqueInstances(d); err != nil {
 		return fmt.Errorf("bolt: create deployment %s: %w", d.ID, err)
 	}
 	dd, rr := *d, *first
@@ -521,7 +510,7 @@ var errSkip = errors.New("skip")
 
 // UpdateDeployment implements deploy.DeploymentStore.
 func (s *Store) UpdateDeployment(ctx context.Context, d *deploy.Deployment) error {
-	if err := uniqueInstances(d); err != nil {
+	if err := record.UniqueInstances(d); err != nil {
 		return fmt.Errorf("bolt: update deployment %s: %w", d.ID, err)
 	}
 	err := s.update("update deployment "+d.ID, func(tx *bbolt.Tx) error {

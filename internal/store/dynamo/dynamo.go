@@ -406,17 +406,6 @@ func verCond(v int) (string, item) {
 	return "ver = :ver", item{":ver": num(int64(v))}
 }
 
-func uniqueInstances(d *deploy.Deployment) error {
-	seen := map[deploy.InstanceType]bool{}
-	for i, inst := range d.Instances {
-		if seen[inst.Type] {
-			return deploy.Conflict(fmt.Sprintf("instances[%d].type", i), "deployment %s would have two %s instances", d.ID, inst.Type)
-		}
-		seen[inst.Type] = true
-	}
-	return nil
-}
-
 // --- deployments ---
 
 // CreateDeployment implements deploy.DeploymentStore.
@@ -428,7 +417,7 @@ func (s *Store) CreateDeployment(ctx context.Context, d *deploy.Deployment, firs
 	if first.DeploymentID != d.ID {
 		return fmt.Errorf("dynamo: %s: %w", op, deploy.Invalid("run.deployment_id", "the first run belongs to %q", first.DeploymentID))
 	}
-	if err := uniqueInstances(d); err != nil {
+	if err := record.UniqueInstances(d); err != nil {
 		return fmt.Errorf("dynamo: %s: %w", op, err)
 	}
 	dd, rr := *d, *first
@@ -528,7 +517,7 @@ func (s *Store) ListDeployments(ctx context.Context, owner string, p deploy.Page
 // UpdateDeployment implements deploy.DeploymentStore.
 func (s *Store) UpdateDeployment(ctx context.Context, d *deploy.Deployment) error {
 	op := "update deployment " + d.ID
-	if err := uniqueInstances(d); err != nil {
+	if err := record.UniqueInstances(d); err != nil {
 		return fmt.Errorf("dynamo: %s: %w", op, err)
 	}
 	stored, err := s.getDeployment(ctx, op, d.ID)

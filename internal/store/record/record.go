@@ -208,3 +208,16 @@ func ValidCreatedKey(k string) bool {
 	_, err := time.Parse(createdLayout, k[:len(createdLayout)])
 	return err == nil
 }
+
+// UniqueInstances returns a Conflict if d would have two instances of one
+// type: both stores check it before they write a deployment.
+func UniqueInstances(d *deploy.Deployment) error {
+	seen := map[deploy.InstanceType]bool{}
+	for i, inst := range d.Instances {
+		if seen[inst.Type] {
+			return deploy.Conflict(fmt.Sprintf("instances[%d].type", i), "deployment %s would have two %s instances", d.ID, inst.Type)
+		}
+		seen[inst.Type] = true
+	}
+	return nil
+}
