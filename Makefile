@@ -7,14 +7,17 @@ BIN          := bin
 NODE_DIR     := .cache/node
 DATA_DIR     ?= $(HOME)/.local/share/edendeploy
 ADDR         ?= 127.0.0.1:8080
-APT_PACKAGES := ansible-core ansible-lint openssh-server openssh-client iproute2 debootstrap git python3
+# What the control plane needs to run Ansible over SSH, and what the tests
+# need besides.
+RUN_PACKAGES := ansible-core openssh-client python3
+APT_PACKAGES := $(RUN_PACKAGES) ansible-lint openssh-server iproute2 debootstrap git
 NPM_PACKAGES := dynalite@4.0.0 asl-validator@4.0.0
 # Packages whose tests exercise concurrency; they also run under -race.
 RACE_PKGS    := ./internal/store/... ./internal/workflow/... ./internal/runlog/... ./internal/control/...
 
 export EDEN_NODE_MODULES := $(CURDIR)/$(NODE_DIR)/node_modules
 
-.PHONY: all build run demo bench-api test test-go test-race test-asl deps deps-apt deps-npm lint vet bench clean
+.PHONY: all build run demo bench-api test test-go test-race test-asl deps deps-run deps-apt deps-npm lint vet bench clean
 
 all: build
 
@@ -23,7 +26,7 @@ build:
 	$(GO) build -o $(BIN)/edenctl ./cmd/edenctl
 
 ## run: the local control plane on its embedded store (data in $(DATA_DIR)).
-run: build
+run: build deps-run
 	$(BIN)/edenctl serve --data-dir "$(DATA_DIR)" --addr "$(ADDR)"
 
 ## demo: three SSH test hosts on this machine (root) and the control plane
@@ -58,12 +61,22 @@ test-asl: deps-npm
 
 deps: deps-apt deps-npm
 
-deps-apt:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+# Installs the Debian packages that are missing (as root; otherwise it says
+# which to install).
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "missing Debian packages:$$missing (apt-get install them as root)"; exit 1; fi; \
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
+endef
+
+deps-run:
+	$(call apt_install,$(RUN_PACKAGES))
+
+deps-apt:
+	$(call apt_install,$(APT_PACKAGES))
 
 deps-npm:
 	@if [ ! -f $(NODE_DIR)/.installed ] || [ "$$(cat $(NODE_DIR)/.installed)" != "$(NPM_PACKAGES)" ]; then \
