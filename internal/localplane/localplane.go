@@ -110,6 +110,11 @@ func New(ctx context.Context, cfg Config) (p *Plane, err error) {
 	if cfg.Retention <= 0 {
 		cfg.Retention = 90 * 24 * time.Hour
 	}
+	abs, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("localplane: data directory: %w", err)
+	}
+	cfg.DataDir = abs
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("localplane: data directory: %w", err)
 	}

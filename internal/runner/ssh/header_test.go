@@ -1,9 +1,12 @@
 package ssh
 
 import (
+	"path/filepath"
 	"testing"
 
 	"github.com/edendeploy/edendeploy/internal/deploy"
+	"github.com/edendeploy/edendeploy/internal/runlog"
+	"github.com/edendeploy/edendeploy/internal/runner"
 )
 
 func TestStepHeaderCountsSteps(t *testing.T) {
@@ -15,3 +18,24 @@ func TestStepHeaderCountsSteps(t *testing.T) {
 		t.Errorf("footer = %q", got)
 	}
 }
+
+// Ansible runs in the bundle's directory, so a relative data directory
+// must become absolute (make demo passes .cache/demo/data).
+func TestNewMakesTheDataDirectoryAbsolute(t *testing.T) {
+	t.Chdir(t.TempDir())
+	logs, err := runlog.Open("logs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(Config{DataDir: "data", Blobs: nopBlobs{}, Secrets: nopSecrets{}, Log: logs, Signaler: nopSignaler{}, AnsiblePlaybook: "/bin/true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !filepath.IsAbs(r.cfg.DataDir) {
+		t.Errorf("data directory %q is relative", r.cfg.DataDir)
+	}
+}
+
+type nopBlobs struct{ deploy.Blobs }
+type nopSecrets struct{ deploy.Secrets }
+type nopSignaler struct{ runner.Signaler }

@@ -108,6 +108,13 @@ func New(cfg Config) (*Runner, error) {
 			return nil, deploy.Invalid("extra_vars", "runner/ssh: invalid extra var name %q", k)
 		}
 	}
+	// Ansible runs in the bundle's directory: every path it gets must be
+	// absolute.
+	abs, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("runner/ssh: data directory: %w", err)
+	}
+	cfg.DataDir = abs
 	if cfg.PATH == "" {
 		cfg.PATH = "/usr/local/bin:/usr/bin:/bin"
 	}
