@@ -20,7 +20,8 @@ import (
 
 // BenchmarkAPI loads `edenctl serve` over loopback HTTP, as `make
 // bench-api` runs it (once: -benchtime=1x): GET of one deployment from 8
-// connections for 5 s, then 100 creates one after another. It reports
+// connections for 5 s, then 100 creates one after another, then 50 creates
+// 250 ms apart. It reports
 // requests per second and the 50th and 99th percentile latencies. Each
 // create starts a run against a loopback address where nothing listens, so
 // ends at once: the server's ansible-playbook is a stub that reports
@@ -82,16 +83,23 @@ func BenchmarkAPI(b *testing.B) {
 	for range b.N {
 		gets := load(b, 8, 5*time.Second, 0, func(int) (int, time.Duration) { return send("GET", path, nil) })
 		// One user creating deployments one after another, each run going
-		// on in the background.
+		// on in the background; then creates four a second, each run
+		// ending before the next create.
 		creates := load(b, 1, time.Minute, 100, func(i int) (int, time.Duration) { return send("POST", "/v1/deployments", create(i+1)) })
+		paced := load(b, 1, time.Minute, 50, func(i int) (int, time.Duration) {
+			time.Sleep(250 * time.Millisecond)
+			return send("POST", "/v1/deployments", create(i+1000))
+		})
 		b.ReportMetric(gets.perSecond, "GET/s")
 		b.ReportMetric(ms(gets.p50), "GET-p50-ms")
 		b.ReportMetric(ms(gets.p99), "GET-p99-ms")
+		b.ReportMetric(ms(paced.p50), "paced-create-p50-ms")
+		b.ReportMetric(ms(paced.p99), "paced-create-p99-ms")
 		b.ReportMetric(creates.perSecond, "create/s")
 		b.ReportMetric(ms(creates.p50), "create-p50-ms")
 		b.ReportMetric(ms(creates.p99), "create-p99-ms")
-		b.Logf("GET %s: %.0f/s p50 %v p99 %v (%d requests); create: %.0f/s p50 %v p99 %v (%d requests)",
-			path, gets.perSecond, gets.p50, gets.p99, gets.n, creates.perSecond, creates.p50, creates.p99, creates.n)
+		b.Logf("GET %s: %.0f/s p50 %v p99 %v (%d requests); create back to back: %.0f/s p50 %v p99 %v (%d requests); create every 250 ms: p50 %v p99 %v (%d requests)",
+			path, gets.perSecond, gets.p50, gets.p99, gets.n, creates.perSecond, creates.p50, creates.p99, creates.n, paced.p50, paced.p99, paced.n)
 	}
 }
 
