@@ -157,15 +157,8 @@ func openDB(path string, opt Options) (db *bbolt.DB, err error) {
 	case err != nil:
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
-	// Concurrent writers (requests, and the workflow journal that shares
-	// the file) are coalesced into one transaction and one fsync; a lone
-	// writer waits at most this long for company.
-	db.MaxBatchDelay = batchDelay
 	return db, nil
 }
-
-// batchDelay bounds how long a write waits to share its fsync.
-const batchDelay = time.Millisecond
 
 // init creates the buckets of a new file, or checks that an existing one
 // is ours.
@@ -231,12 +224,10 @@ func (s *Store) sweepEvery(interval time.Duration) {
 }
 
 // update and view run fn in a transaction, turning a bbolt panic (a corrupt
-// page) into an error; bbolt rolls the transaction back first. update
-// batches: fn may run more than once (it only reads and writes the
-// transaction, and sets its results afresh each time).
+// page) into an error; bbolt rolls the transaction back first.
 func (s *Store) update(op string, fn func(tx *bbolt.Tx) error) (err error) {
 	defer s.recoverCorrupt(op, &err)
-	if err := s.db.Batch(fn); err != nil {
+	if err := s.db.Update(fn); err != nil {
 		return fmt.Errorf("bolt: %s: %w", op, err)
 	}
 	return nil

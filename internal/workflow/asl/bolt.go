@@ -79,8 +79,7 @@ func branchKey(execID, branchID string) []byte {
 // Commit implements Journal.
 func (j *BoltJournal) Commit(c Commit) error {
 	id := c.Execution.ID
-	// Batch shares one fsync among concurrent executions' transitions.
-	err := j.db.Batch(func(tx *bolt.Tx) error {
+	err := j.db.Update(func(tx *bolt.Tx) error {
 		if err := tx.Bucket(j.execs).Put([]byte(id), mustJSON(c.Execution)); err != nil {
 			return err
 		}
