@@ -199,6 +199,12 @@ func testAllInOne(t *testing.T) {
 		}) {
 			t.Errorf("pull did not migrate: web2py ran %+v", ev)
 		}
+		// Nothing new to pull: nothing migrates, compiles or restarts.
+		before := uwsgiPIDs(t, h, typ)
+		p.requireNoChange(p.run("pull again", deploy.RunRequest{Kind: deploy.RunPull, Instance: typ}), "pull again")
+		if after := uwsgiPIDs(t, h, typ); !slices.Equal(after, before) {
+			t.Errorf("a pull with nothing new restarted the app: processes %v, then %v", before, after)
+		}
 	})
 
 	t.Run("restart", func(t *testing.T) {
