@@ -32,6 +32,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -543,8 +544,9 @@ wait:
 		}
 	}
 	// Whatever is left of the group (ssh control masters, stray children)
-	// goes with Ansible.
+	// goes with Ansible, and is gone before the step's end is told.
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	waitGroupGone(pgid, 5*time.Second)
 	// Read what is left in the pipe; a grandchild that escaped the group
 	// and still holds it must not hang us.
 	_ = out.SetReadDeadline(time.Now().Add(2 * time.Second))
@@ -684,4 +686,40 @@ func footer(d deploy.Dispatch, o deploy.StepOutcome) []byte {
 		return []byte(fmt.Sprintf("== step %s %s failed: %s ==\n", stepNumber(d), d.StepName, o.Error))
 	}
 	return []byte(fmt.Sprintf("== step %s %s succeeded ==\n", stepNumber(d), d.StepName))
+}
+
+// waitGroupGone waits, at most limit, until no live process of group pgid
+// is left: SIGKILL is delivered at once, but a dying process stays in
+// /proc for a moment.
+func waitGroupGone(pgid int, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for groupAlive(pgid) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// groupAlive reports whether a process of group pgid that is not a zombie
+// is left.
+func groupAlive(pgid int) bool {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return false
+	}
+	want := strconv.Itoa(pgid)
+	for _, e := range ents {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// After the ")" that ends the command name: state, ppid, pgrp.
+		st := string(b)
+		f := strings.Fields(st[strings.LastIndexByte(st, ')')+1:])
+		if len(f) > 2 && f[0] != "Z" && f[0] != "X" && f[2] == want {
+			return true
+		}
+	}
+	return false
 }
