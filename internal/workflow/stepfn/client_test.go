@@ -255,9 +255,12 @@ func newTestClient(t *testing.T) (*Client, *fakeSFN) {
 		Credentials:  credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""),
 		BaseEndpoint: aws.String(srv.URL),
 		// A connection per request: no keep-alive reuse to race with the
-		// server under load.
+		// server under load. A connection that still breaks under load
+		// (net/http can report "use of closed network connection" while a
+		// closing connection's body is read) is retried as the SDK does
+		// against AWS; the fake's errors are all non-retryable.
 		HTTPClient:       &http.Client{Transport: &http.Transport{DisableKeepAlives: true}},
-		RetryMaxAttempts: 1,
+		RetryMaxAttempts: 3,
 	})
 	c, err := New(api, map[string]string{"run": machineARN, "gone": strings.Replace(machineARN, "eden-run", "deleted", 1)})
 	if err != nil {
