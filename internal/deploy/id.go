@@ -18,3 +18,21 @@ func NewID(prefix string, now time.Time) string {
 	_, _ = rand.Read(b[6:])
 	return prefix + idEncoding.EncodeToString(b[:])[:26]
 }
+
+// SafeID reports whether s is safe as a file name or a key segment: 1 to
+// 128 characters from [A-Za-z0-9._-], not starting with a dot. Every ID
+// NewID makes is one.
+func SafeID(s string) bool {
+	if s == "" || len(s) > 128 || s[0] == '.' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}

@@ -71,3 +71,18 @@ func TestNewIDUnique(t *testing.T) {
 		t.Errorf("%d distinct IDs, want %d", len(seen), n)
 	}
 }
+
+func TestSafeID(t *testing.T) {
+	for s, want := range map[string]bool{
+		"d-06h16e0zbmvdnz3enk7hw0z0h8": true, "r-lc0123abcd": true, "db-password": true, "a.b_c-D9": true,
+		"": false, ".hidden": false, "..": false, "a/b": false, "a b": false, "a\x00": false, "é": false,
+		strings.Repeat("a", 128): true, strings.Repeat("a", 129): false,
+	} {
+		if got := deploy.SafeID(s); got != want {
+			t.Errorf("SafeID(%q) = %v, want %v", s, got, want)
+		}
+	}
+	if id := deploy.NewID("r-", time.Now()); !deploy.SafeID(id) {
+		t.Errorf("NewID made %q, which SafeID refuses", id)
+	}
+}

@@ -19,44 +19,39 @@ var ErrNoChange = errors.New("deploy: nothing to change")
 // ends the update and is returned as it is, except ErrNoChange, which
 // returns the run as read. It returns the run as stored.
 func UpdateRun(ctx context.Context, s RunStore, deploymentID, runID string, change func(*Run) error) (*Run, error) {
-	for attempt := 1; ; attempt++ {
-		r, err := s.GetRun(ctx, deploymentID, runID)
-		if err != nil {
-			return nil, err
-		}
-		if err := change(r); errors.Is(err, ErrNoChange) {
-			return r, nil
-		} else if err != nil {
-			return nil, err
-		}
-		err = s.UpdateRun(ctx, r)
-		if err == nil {
-			return r, nil
-		}
-		if !IsKind(err, KindConflict) || attempt >= MaxUpdateAttempts {
-			return nil, err
-		}
-	}
+	return update(
+		func() (*Run, error) { return s.GetRun(ctx, deploymentID, runID) },
+		func(r *Run) error { return s.UpdateRun(ctx, r) },
+		change)
 }
 
 // UpdateDeployment is UpdateRun for a deployment.
 func UpdateDeployment(ctx context.Context, s DeploymentStore, id string, change func(*Deployment) error) (*Deployment, error) {
+	return update(
+		func() (*Deployment, error) { return s.GetDeployment(ctx, id) },
+		func(d *Deployment) error { return s.UpdateDeployment(ctx, d) },
+		change)
+}
+
+// update is the read-change-write loop of UpdateRun and UpdateDeployment.
+func update[T any](get func() (T, error), put func(T) error, change func(T) error) (T, error) {
+	var zero T
 	for attempt := 1; ; attempt++ {
-		d, err := s.GetDeployment(ctx, id)
+		v, err := get()
 		if err != nil {
-			return nil, err
+			return zero, err
 		}
-		if err := change(d); errors.Is(err, ErrNoChange) {
-			return d, nil
+		if err := change(v); errors.Is(err, ErrNoChange) {
+			return v, nil
 		} else if err != nil {
-			return nil, err
+			return zero, err
 		}
-		err = s.UpdateDeployment(ctx, d)
+		err = put(v)
 		if err == nil {
-			return d, nil
+			return v, nil
 		}
 		if !IsKind(err, KindConflict) || attempt >= MaxUpdateAttempts {
-			return nil, err
+			return zero, err
 		}
 	}
 }

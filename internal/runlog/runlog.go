@@ -66,23 +66,6 @@ func Open(dir string) (*Store, error) {
 	return &Store{dir: dir, runs: map[string]*run{}}, nil
 }
 
-// ValidRunID reports whether id can name a log file: 1 to 128 characters
-// from [A-Za-z0-9._-], not starting with a dot.
-func ValidRunID(id string) bool {
-	if id == "" || len(id) > 128 || id[0] == '.' {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
-}
-
 func (s *Store) path(runID string) string { return filepath.Join(s.dir, "runs", runID+".log") }
 func (s *Store) donePath(runID string) string {
 	return filepath.Join(s.dir, "runs", runID+".done")
@@ -91,7 +74,7 @@ func (s *Store) donePath(runID string) string {
 // state returns the in-memory state of runID, loading size and closed-ness
 // from disk the first time.
 func (s *Store) state(runID string) (*run, error) {
-	if !ValidRunID(runID) {
+	if !deploy.SafeID(runID) {
 		return nil, deploy.Invalid("run_id", "runlog: invalid run ID %q", runID)
 	}
 	s.mu.Lock()

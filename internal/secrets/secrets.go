@@ -10,10 +10,10 @@ import "github.com/edendeploy/edendeploy/internal/deploy"
 // 128 characters from [A-Za-z0-9._-] not starting with a dot: safe as a
 // file name and as a Parameter Store path segment.
 func CheckNames(deploymentID, name string) error {
-	if !validSegment(deploymentID) {
+	if !deploy.SafeID(deploymentID) {
 		return deploy.Invalid("deployment_id", "secrets: invalid deployment ID %q", deploymentID)
 	}
-	if !validSegment(name) {
+	if !deploy.SafeID(name) {
 		return deploy.Invalid("name", "secrets: invalid secret name %q", name)
 	}
 	return nil
@@ -21,23 +21,8 @@ func CheckNames(deploymentID, name string) error {
 
 // CheckDeploymentID is CheckNames for a deployment ID alone.
 func CheckDeploymentID(deploymentID string) error {
-	if !validSegment(deploymentID) {
+	if !deploy.SafeID(deploymentID) {
 		return deploy.Invalid("deployment_id", "secrets: invalid deployment ID %q", deploymentID)
 	}
 	return nil
-}
-
-func validSegment(s string) bool {
-	if s == "" || len(s) > 128 || s[0] == '.' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
 }

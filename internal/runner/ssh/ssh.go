@@ -279,9 +279,9 @@ func checkDispatch(d deploy.Dispatch) error {
 		return deploy.Invalid("token", "runner/ssh: no task token")
 	case len(d.Hosts) == 0:
 		return deploy.Invalid("hosts", "runner/ssh: no hosts")
-	case !runlog.ValidRunID(d.DeploymentID): // it names the known_hosts file
+	case !deploy.SafeID(d.DeploymentID): // it names the known_hosts file
 		return deploy.Invalid("deployment_id", "runner/ssh: invalid deployment ID %q", d.DeploymentID)
-	case !runlog.ValidRunID(d.RunID):
+	case !deploy.SafeID(d.RunID):
 		return deploy.Invalid("run_id", "runner/ssh: invalid run ID %q", d.RunID)
 	case !playbook.SafeName(d.Playbook):
 		return deploy.Invalid("playbook", "runner/ssh: invalid playbook name %q", d.Playbook)
