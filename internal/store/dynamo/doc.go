@@ -94,7 +94,10 @@
 // 158 KB, so the bound is roughly 20 000 host results per run. A
 // transaction holds at most 100 items, so a deployment is created with at
 // most 48 servers that have instance IDs (more join later, one AddServer at
-// a time).
+// a time). Deleting a deployment with more claims than that removes it with
+// as many claims as fit and a release record (SK RELEASE) listing the rest,
+// then releases those; if that is interrupted, deleting it again (which
+// answers NotFound) finishes the job.
 //
 // # TTL
 //

@@ -599,17 +599,77 @@ func (s *Store) DeleteDeployment(ctx context.Context, id string) error {
 		s.del(depKey(id), cond, vals, depChanged(id, d.Version)),
 		s.del(activeKey(id), "", nil, nil),
 	}
+	var claims []action
 	for _, srv := range d.Servers {
-		acts = append(acts, s.releaseActions(id, srv)...)
+		claims = append(claims, s.releaseActions(id, srv)...)
 	}
-	if err := s.transact(ctx, op, acts); err != nil {
+	if len(acts)+len(claims) > maxTransactItems {
+		// Too many claims for one transaction: the deployment goes with
+		// as many as fit and a release record listing the rest, which
+		// releaseRest (now, or a later delete) works through.
+		n := maxTransactItems - len(acts) - 1
+		acts = append(acts, s.put(releaseItem(id, claims[n:]), "", nil, nil))
+		claims = claims[:n]
+	}
+	if err := s.transact(ctx, op, append(acts, claims...)); err != nil {
 		return err
 	}
 	return s.purge(ctx, op, id)
 }
 
-// purge deletes every item left in the deployment's partition (its runs).
+// releaseItem records the claims a deployment's delete could not release
+// in its transaction (their keys' PKs; every claim's SK is skClaim).
+func releaseItem(depID string, claims []action) item {
+	pks := make([]types.AttributeValue, len(claims))
+	for i, c := range claims {
+		pks[i] = actionKey(c.tx)[AttrPK]
+	}
+	it := key(pfxDeployment+depID, skRelease)
+	it[attrClaims] = &types.AttributeValueMemberL{Value: pks}
+	return it
+}
+
+// releaseRest releases the claims a deleted deployment's release record
+// lists, in transactions of at most maxTransactItems. Each delete holds
+// only while the claim is still the deployment's (or already gone), so
+// running it twice is harmless.
+func (s *Store) releaseRest(ctx context.Context, op, depID string) error {
+	rec, err := s.getItem(ctx, op+": read the claims left to release", key(pfxDeployment+depID, skRelease))
+	if err != nil || rec == nil {
+		return err
+	}
+	l, _ := rec[attrClaims].(*types.AttributeValueMemberL)
+	if l == nil {
+		return nil
+	}
+	vals := item{":dep": str(depID)}
+	cond := "attribute_not_exists(PK) OR dep = :dep"
+	var acts []action
+	for _, v := range l.Value {
+		pk, _ := v.(*types.AttributeValueMemberS)
+		if pk == nil {
+			continue
+		}
+		// The claim's name follows its prefix (HOST# or IID#).
+		name := pk.Value[strings.IndexByte(pk.Value, '#')+1:]
+		acts = append(acts, s.del(key(pk.Value, skClaim), cond, vals, claimMoved(name)))
+	}
+	for len(acts) > 0 {
+		n := min(maxTransactItems, len(acts))
+		if err := s.transact(ctx, op+": release claims", acts[:n]); err != nil {
+			return err
+		}
+		acts = acts[n:]
+	}
+	return nil
+}
+
+// purge deletes every item left in the deployment's partition (its runs
+// and the release record), after releasing the claims that record lists.
 func (s *Store) purge(ctx context.Context, op, id string) error {
+	if err := s.releaseRest(ctx, op, id); err != nil {
+		return err
+	}
 	in := &dynamodb.QueryInput{
 		TableName:                 &s.table,
 		KeyConditionExpression:    aws.String("PK = :pk"),

@@ -2,14 +2,17 @@ package dynamo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
@@ -141,5 +144,90 @@ func TestTableSchema(t *testing.T) {
 	}
 	if want := []string{"PK:S", "SK:S", "GSI1PK:S", "GSI1SK:S", "GSI2PK:S", "GSI2SK:S"}; !slices.Equal(attrs, want) {
 		t.Errorf("attribute definitions = %v, want %v", attrs, want)
+	}
+}
+
+// failTransaction makes the client's nth TransactWriteItems from now fail
+// before it is sent, once armed.
+type failTransaction struct {
+	mu    sync.Mutex
+	armed bool
+	left  int
+}
+
+func (f *failTransaction) arm(n int) { f.mu.Lock(); f.armed, f.left = true, n; f.mu.Unlock() }
+
+func (f *failTransaction) option(o *dynamodb.Options) {
+	o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
+		return st.Initialize.Add(middleware.InitializeMiddlewareFunc("EdenFailTransaction",
+			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+				f.mu.Lock()
+				fail := false
+				if f.armed && awsmiddleware.GetOperationName(ctx) == "TransactWriteItems" {
+					f.left--
+					fail = f.left == 0
+					f.armed = !fail
+				}
+				f.mu.Unlock()
+				if fail {
+					return middleware.InitializeOutput{}, middleware.Metadata{}, errors.New("injected: connection lost")
+				}
+				return next.HandleInitialize(ctx, in)
+			}), middleware.After)
+	})
+}
+
+// TestDeleteInterrupted loses the connection after a large deployment's
+// delete transaction, before the claims that did not fit in it are
+// released: the deployment is gone, and deleting it again (NotFound)
+// releases them.
+func TestDeleteInterrupted(t *testing.T) {
+	ctx := context.Background()
+	p := startMinidyn(t)
+	fail := &failTransaction{}
+	s := p.newStore(t, &opRecorder{}, storetest.Env{Now: time.Now})
+	s.db = dynamodb.New(s.db.Options(), fail.option)
+
+	now := time.Now().UTC()
+	d := &deploy.Deployment{
+		ID: deploy.NewID("d-", now), Name: "big", Owner: "alice", CreatedAt: now, UpdatedAt: now,
+		Eden: deploy.DefaultEdenRepo, Web2py: deploy.DefaultWeb2pyRepo,
+		Servers:   []deploy.Server{{Host: "10.2.0.1", Role: deploy.RoleAll, Origin: deploy.OriginDeclared, AddedAt: now}},
+		Instances: []deploy.Instance{{Type: deploy.InstanceProd, URL: "https://big.example.org"}},
+	}
+	first := &deploy.Run{ID: deploy.NewID("r-", now), DeploymentID: d.ID, Kind: deploy.RunDeploy, Status: deploy.RunSucceeded, CreatedAt: now}
+	if err := s.CreateDeployment(ctx, d, first); err != nil {
+		t.Fatal(err)
+	}
+	var last deploy.Server
+	for i := range 55 {
+		last = deploy.Server{Host: fmt.Sprintf("10.2.1.%d", i+1), Role: deploy.RoleAll, InstanceID: fmt.Sprintf("i-%017x", 0x2e000+i), Origin: deploy.OriginAutoscaling, AddedAt: now}
+		if err := s.AddServer(ctx, d.ID, last); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	fail.arm(2) // the deployment's transaction passes; the first release fails
+	if err := s.DeleteDeployment(ctx, d.ID); err == nil || !strings.Contains(err.Error(), "injected") {
+		t.Fatalf("DeleteDeployment with the connection lost = %v, want the injected error", err)
+	}
+	if _, err := s.GetDeployment(ctx, d.ID); !deploy.IsKind(err, deploy.KindNotFound) {
+		t.Fatalf("GetDeployment after the interrupted delete = %v, want NotFound", err)
+	}
+	if owner, _, err := s.FindServerByInstanceID(ctx, last.InstanceID); err != nil || owner != d.ID {
+		t.Fatalf("FindServerByInstanceID(last) after the interrupted delete = %q, %v; want still claimed by %s (else this test proves nothing)", owner, err, d.ID)
+	}
+
+	if err := s.DeleteDeployment(ctx, d.ID); !deploy.IsKind(err, deploy.KindNotFound) {
+		t.Fatalf("DeleteDeployment again = %v, want NotFound", err)
+	}
+	if _, _, err := s.FindServerByHost(ctx, last.Host); !deploy.IsKind(err, deploy.KindNotFound) {
+		t.Errorf("FindServerByHost(last) after the second delete = %v, want NotFound", err)
+	}
+	if it, _ := s.getItem(ctx, "read", key(pfxDeployment+d.ID, skRelease)); it != nil {
+		t.Error("the release record outlived the second delete")
+	}
+	if _, _, err := s.FindServerByInstanceID(ctx, last.InstanceID); !deploy.IsKind(err, deploy.KindNotFound) {
+		t.Errorf("FindServerByInstanceID(last) after the second delete = %v, want NotFound", err)
 	}
 }

@@ -25,6 +25,7 @@ const (
 	skMeta         = "META"
 	skActive       = "ACTIVE"
 	skClaim        = "CLAIM"
+	skRelease      = "RELEASE"
 	skIdem         = "IDEM"
 	skToken        = "TOKEN"
 	allDeployments = "DEPLOYMENTS"
@@ -41,6 +42,7 @@ const (
 	attrDep    = "dep"
 	attrHost   = "host"
 	attrServer = "server"
+	attrClaims = "claims"
 )
 
 // Doc encodings.

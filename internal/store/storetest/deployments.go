@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -477,4 +478,48 @@ func testServers(h *harness) {
 	wantKind(t, err, deploy.KindNotFound, "FindServerByInstanceID after RemoveServer")
 	// The released host and instance can join another deployment.
 	wantNoError(t, h.s.AddServer(h.ctx, other.ID, joined), "AddServer of the released server to another deployment")
+}
+
+// testDeleteLargeDeployment deletes a deployment that grew, one server at a
+// time, past what one DynamoDB transaction can release (100 items): 60
+// autoscaled servers hold 120 claims.
+func testDeleteLargeDeployment(h *harness) {
+	t := h.t
+	d, first := h.create("alice", t0,
+		server("10.1.0.1", deploy.RoleDB, ""),
+		server("10.1.0.2", deploy.RoleWebServer, ""))
+	h.finish(first, deploy.RunSucceeded)
+	var joined []deploy.Server
+	for i := range 60 {
+		s := deploy.Server{
+			Host: fmt.Sprintf("10.1.1.%d", i+1), Role: deploy.RoleEden,
+			InstanceID: fmt.Sprintf("i-%017x", 0x1e000+i), Origin: deploy.OriginAutoscaling, AddedAt: t0,
+		}
+		wantNoError(t, h.s.AddServer(h.ctx, d.ID, s), "AddServer "+s.Host)
+		joined = append(joined, s)
+	}
+
+	wantNoError(t, h.s.DeleteDeployment(h.ctx, d.ID), "DeleteDeployment")
+	_, err := h.s.GetDeployment(h.ctx, d.ID)
+	wantKind(t, err, deploy.KindNotFound, "GetDeployment after delete")
+	for _, s := range append(d.Servers, joined...) {
+		_, _, err := h.s.FindServerByHost(h.ctx, s.Host)
+		wantKind(t, err, deploy.KindNotFound, "FindServerByHost "+s.Host+" after delete")
+	}
+	for _, s := range joined {
+		_, _, err := h.s.FindServerByInstanceID(h.ctx, s.InstanceID)
+		wantKind(t, err, deploy.KindNotFound, "FindServerByInstanceID "+s.InstanceID+" after delete")
+	}
+	rs, _, err := h.s.ListRuns(h.ctx, d.ID, deploy.Page{})
+	wantNoError(t, err, "ListRuns after delete")
+	if len(rs) != 0 {
+		t.Errorf("ListRuns after delete = %v, want none", runIDs(rs))
+	}
+	wantKind(t, h.s.DeleteDeployment(h.ctx, d.ID), deploy.KindNotFound, "DeleteDeployment again")
+
+	// The last server added (released after the deployment's transaction
+	// on DynamoDB) can be claimed again, host and instance ID.
+	last := joined[len(joined)-1]
+	again, r := newDeployment("bob", t0.Add(time.Hour), last)
+	wantNoError(t, h.s.CreateDeployment(h.ctx, again, r), "CreateDeployment on the last released server")
 }

@@ -98,6 +98,7 @@ func cases() []testCase {
 		{"ListDeployments/forged cursor is Invalid", "", testListForgedCursor},
 		{"UpdateDeployment/versioned, servers untouched", txCreate, testUpdateDeployment},
 		{"DeleteDeployment/removes runs and releases hosts", txDelete, testDeleteDeployment},
+		{"DeleteDeployment/more claims than one transaction holds", txDelete, testDeleteLargeDeployment},
 		{"Servers/add, find, remove", txServer, testServers},
 		{"Runs/create, update forward, never backward", txRun, testRunsLifecycle},
 		{"Runs/one active run per deployment", txRun, testOneActiveRun},
