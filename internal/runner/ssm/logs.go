@@ -26,7 +26,7 @@ type RunLogs struct {
 // ReadLog returns up to limit bytes of the run's log from offset, the
 // log's size so far and whether it is complete.
 func (l *RunLogs) ReadLog(ctx context.Context, deploymentID, runID string, offset int64, limit int) ([]byte, int64, bool, error) {
-	log, complete, err := l.assemble(ctx, deploymentID, runID)
+	log, complete, err := l.assemble(ctx, deploymentID, runID, l.Blobs.GetBlob)
 	if err != nil {
 		return nil, 0, false, err
 	}
@@ -45,14 +45,27 @@ func (l *RunLogs) ReadLog(ctx context.Context, deploymentID, runID string, offse
 }
 
 // WaitLog returns when the log is larger than size or complete, or when ctx
-// ends. S3 sends no notification, so it looks every Poll.
+// ends. S3 sends no notification, so it looks every Poll. SSM writes each
+// output once, so an output already read is not read again: a poll costs
+// the run, the deployment and the outputs still missing.
 func (l *RunLogs) WaitLog(ctx context.Context, deploymentID, runID string, size int64) error {
 	poll := l.Poll
 	if poll <= 0 {
 		poll = 2 * time.Second
 	}
+	seen := map[string][]byte{}
+	fetch := func(ctx context.Context, key string) ([]byte, error) {
+		if b, ok := seen[key]; ok {
+			return b, nil
+		}
+		b, err := l.Blobs.GetBlob(ctx, key)
+		if err == nil {
+			seen[key] = b
+		}
+		return b, err
+	}
 	for {
-		log, complete, err := l.assemble(ctx, deploymentID, runID)
+		log, complete, err := l.assemble(ctx, deploymentID, runID, fetch)
 		if err != nil || complete || int64(len(log)) > size {
 			return err
 		}
@@ -65,8 +78,8 @@ func (l *RunLogs) WaitLog(ctx context.Context, deploymentID, runID string, size 
 }
 
 // assemble builds the run's log as it stands: step headers, then each
-// host's output once SSM has stored it.
-func (l *RunLogs) assemble(ctx context.Context, deploymentID, runID string) ([]byte, bool, error) {
+// host's output once SSM has stored it, read with fetch.
+func (l *RunLogs) assemble(ctx context.Context, deploymentID, runID string, fetch func(context.Context, string) ([]byte, error)) ([]byte, bool, error) {
 	r, err := l.Runs.GetRun(ctx, deploymentID, runID)
 	if err != nil {
 		return nil, false, err
@@ -86,7 +99,7 @@ func (l *RunLogs) assemble(ctx context.Context, deploymentID, runID string) ([]b
 			if srv == nil || srv.InstanceID == "" {
 				continue // the server has left the deployment since
 			}
-			out, err := l.Blobs.GetBlob(ctx, OutputKey(deploy.StepLogKey(deploymentID, runID, i), st.CommandID, srv.InstanceID))
+			out, err := fetch(ctx, OutputKey(deploy.StepLogKey(deploymentID, runID, i), st.CommandID, srv.InstanceID))
 			if deploy.IsKind(err, deploy.KindNotFound) {
 				continue // not uploaded yet: the step is still running
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -61,10 +62,17 @@ func TestRunLogs(t *testing.T) {
 		t.Errorf("range read %q, want %q", part, want[3:7])
 	}
 
-	// WaitLog returns once the eden output lands.
+	// WaitLog returns once the eden output lands, here between its third
+	// and fourth poll; meanwhile it reads the db output, which SSM never
+	// rewrites, only once.
+	dbKey := ssm.OutputKey(deploy.StepLogKey("d-1", "r-1", 0), "cmd-db", "i-000000000000000d1")
+	edenKey := ssm.OutputKey(deploy.StepLogKey("d-1", "r-1", 1), "cmd-eden", "i-000000000000000e1")
+	counted := &countingBlobs{Blobs: blobs, gets: map[string]int{}, after: map[string]func(){
+		edenKey: func() { blobs.PutBlob(ctx, edenKey, []byte("PLAY [eden]\n")) },
+	}, at: 3}
+	waiting := &ssm.RunLogs{Blobs: counted, Runs: st, Deployments: st, Poll: time.Millisecond}
 	done := make(chan error, 1)
-	go func() { done <- logs.WaitLog(ctx, "d-1", "r-1", size) }()
-	blobs.PutBlob(ctx, ssm.OutputKey(deploy.StepLogKey("d-1", "r-1", 1), "cmd-eden", "i-000000000000000e1"), []byte("PLAY [eden]\n"))
+	go func() { done <- waiting.WaitLog(ctx, "d-1", "r-1", size) }()
 	select {
 	case err := <-done:
 		if err != nil {
@@ -73,9 +81,35 @@ func TestRunLogs(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("WaitLog did not see the new output")
 	}
+	counted.mu.Lock()
+	if counted.gets[edenKey] != 4 || counted.gets[dbKey] != 1 {
+		t.Errorf("WaitLog read the eden output %d times (want 4: three polls, then found) and the db output %d times (want 1)", counted.gets[edenKey], counted.gets[dbKey])
+	}
+	counted.mu.Unlock()
 	deploy.UpdateRun(ctx, st, "d-1", "r-1", func(r *deploy.Run) error { return r.MoveTo(deploy.RunFailed, now) })
 	data, _, complete, _ = logs.ReadLog(ctx, "d-1", "r-1", 0, 0)
 	if !complete || !strings.Contains(string(data), "PLAY [eden]") {
 		t.Errorf("after the run ended: complete %v, log %q", complete, data)
 	}
+}
+
+// countingBlobs counts GetBlob per key and runs after[key] once that key
+// has been asked for at times.
+type countingBlobs struct {
+	deploy.Blobs
+	mu    sync.Mutex
+	gets  map[string]int
+	after map[string]func()
+	at    int
+}
+
+func (c *countingBlobs) GetBlob(ctx context.Context, key string) ([]byte, error) {
+	b, err := c.Blobs.GetBlob(ctx, key)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gets[key]++
+	if f := c.after[key]; f != nil && c.gets[key] == c.at {
+		f()
+	}
+	return b, err
 }
