@@ -12,9 +12,9 @@ import (
 	"github.com/edendeploy/edendeploy/internal/testpeer"
 )
 
-// play checks what a real role would rely on: SSH + Python, facts (hostname
-// and default IPv4 address), become, file transfer, and a per-host path on
-// the shared filesystem.
+// play checks what a real role would rely on: SSH + Python, facts (hostname,
+// default IPv4 address, distribution), become, file transfer, and a per-host
+// path on the shared filesystem.
 const play = `- hosts: all
   gather_facts: true
   become: true
@@ -26,7 +26,7 @@ const play = `- hosts: all
           - ansible_default_ipv4.address == ansible_host
     - copy:
         dest: "{{ record_dir }}/{{ inventory_hostname }}.txt"
-        content: "{{ ansible_default_ipv4.address }}\n"
+        content: "{{ ansible_default_ipv4.address }} {{ ansible_distribution }} {{ ansible_distribution_version }}\n"
 `
 
 func runPlaybook(t *testing.T, c *testhost.Cluster, recordDir string) {
@@ -53,7 +53,11 @@ func runPlaybook(t *testing.T, c *testhost.Cluster, recordDir string) {
 	}
 	begin := time.Now()
 	out, err := cmd.CombinedOutput()
-	t.Logf("timing: ansible-playbook on %d %s hosts: %v", len(c.Hosts), c.Kind, time.Since(begin))
+	kind := c.Kind.String()
+	if c.Kind == testhost.Debian {
+		kind = c.Distro.String()
+	}
+	t.Logf("timing: ansible-playbook on %d %s hosts: %v", len(c.Hosts), kind, time.Since(begin))
 	if err != nil {
 		t.Fatalf("ansible-playbook: %v\n%s", err, out)
 	}
@@ -70,7 +74,7 @@ func TestAnsibleSharedHosts(t *testing.T) {
 	runPlaybook(t, c, record)
 	for _, h := range c.Hosts {
 		b, err := os.ReadFile(filepath.Join(record, h.Name+".txt"))
-		if err != nil || strings.TrimSpace(string(b)) != h.Addr {
+		if f := strings.Fields(string(b)); err != nil || len(f) == 0 || f[0] != h.Addr {
 			t.Errorf("%s recorded %q, %v", h.Name, b, err)
 		}
 	}
@@ -84,7 +88,21 @@ func TestAnsibleDebianHost(t *testing.T) {
 	c := testhost.StartDebian(t, 1)
 	runPlaybook(t, c, "/root")
 	b, err := os.ReadFile(filepath.Join(c.Hosts[0].Root, "root", "h1.txt"))
-	if err != nil || strings.TrimSpace(string(b)) != c.Hosts[0].Addr {
-		t.Errorf("recorded %q, %v", b, err)
+	if want := c.Hosts[0].Addr + " Debian 12"; err != nil || strings.TrimSpace(string(b)) != want {
+		t.Errorf("recorded %q, %v; want %q", b, err, want)
+	}
+}
+
+func TestAnsibleUbuntuHost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a debootstrap template of Ubuntu on first run")
+	}
+	testpeer.LookPath(t, "ansible-playbook")
+	c := testhost.StartUbuntu(t, 1)
+	runPlaybook(t, c, "/root")
+	// Ansible's own facts: the distribution the roles will see.
+	b, err := os.ReadFile(filepath.Join(c.Hosts[0].Root, "root", "h1.txt"))
+	if want := c.Hosts[0].Addr + " Ubuntu 24.04"; err != nil || strings.TrimSpace(string(b)) != want {
+		t.Errorf("recorded %q, %v; want %q", b, err, want)
 	}
 }

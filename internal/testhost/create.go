@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"os"
@@ -80,6 +81,12 @@ func Create(ctx context.Context, spec Spec) (c *Cluster, err error) {
 	if spec.Detached && spec.Dir == "" {
 		return nil, errors.New("testhost: a detached cluster needs an explicit Dir")
 	}
+	if spec.Kind != Debian && spec.Distro != Debian12 {
+		return nil, fmt.Errorf("testhost: %s hosts share this machine's filesystem: they take no distribution (%s)", spec.Kind, spec.Distro)
+	}
+	if _, err := spec.Distro.info(); err != nil {
+		return nil, err
+	}
 	if err := Prerequisites(spec.Kind); err != nil {
 		return nil, err
 	}
@@ -95,12 +102,7 @@ func Create(ctx context.Context, spec Spec) (c *Cluster, err error) {
 	var lowers []string
 	var srcs aptSources
 	if spec.Kind == Debian {
-		srcs = machineAptSources(spec.Mirror)
-		cache, err := cacheDir(spec.CacheDir)
-		if err != nil {
-			return nil, err
-		}
-		lowers, err = ensureLayers(ctx, cache, srcs, spec.Packages, logw)
+		srcs, lowers, err = layers(ctx, spec, logw)
 		if err != nil {
 			return nil, err
 		}
@@ -137,6 +139,7 @@ func Create(ctx context.Context, spec Spec) (c *Cluster, err error) {
 		Gateway: fmt.Sprintf("%s.%d.1", subnetBase, octet),
 		Dir:     spec.Dir,
 		Kind:    spec.Kind,
+		Distro:  spec.Distro,
 		tag:     randomTag(),
 		owner:   os.Getpid(),
 		ownDir:  ownDir,
@@ -213,6 +216,48 @@ func Create(ctx context.Context, spec Spec) (c *Cluster, err error) {
 		return c, err
 	}
 	return c, nil
+}
+
+// PrepareTemplates builds (once) the cached template and package layer that
+// Create needs for spec (Kind Debian; Distro, Packages, CacheDir, Mirror and
+// Log are read), without making hosts. Builds of different templates may run
+// at the same time, from goroutines or processes; one of the same template
+// waits for the other. A missing prerequisite is an error wrapping
+// ErrMissing.
+func PrepareTemplates(ctx context.Context, spec Spec) error {
+	if spec.Kind != Debian {
+		return fmt.Errorf("testhost: %s hosts have no template", spec.Kind)
+	}
+	if _, err := spec.Distro.info(); err != nil {
+		return err
+	}
+	if err := Prerequisites(spec.Kind); err != nil {
+		return err
+	}
+	logw := spec.Log
+	if logw == nil {
+		logw = discard{}
+	}
+	_, _, err := layers(ctx, spec, logw)
+	return err
+}
+
+// layers resolves spec's archives and cache and returns the overlay lower
+// dirs (top first), building what is not cached yet.
+func layers(ctx context.Context, spec Spec, logw io.Writer) (aptSources, []string, error) {
+	srcs, err := aptSourcesFor(spec.Distro, spec.Mirror)
+	if err != nil {
+		return aptSources{}, nil, err
+	}
+	cache, err := cacheDir(spec.CacheDir)
+	if err != nil {
+		return aptSources{}, nil, err
+	}
+	lowers, err := ensureLayers(ctx, cache, srcs, spec.Packages, logw)
+	if err != nil {
+		return aptSources{}, nil, err
+	}
+	return srcs, lowers, nil
 }
 
 type discard struct{}

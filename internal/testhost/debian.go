@@ -20,16 +20,14 @@ import (
 )
 
 const (
-	// templateName is the cached debootstrap template under the cache dir.
-	templateName = "debian-bookworm"
-	suite        = "bookworm"
 	// templateIncludes are the packages debootstrap adds to minbase.
 	templateIncludes = "openssh-server,python3,sudo,iproute2,ca-certificates,git"
 	defaultMirror    = "http://deb.debian.org/debian"
 	manifestFile     = "manifest.json"
 	// debianSSHDConfig is the sshd config inside every Debian host.
 	debianSSHDConfig = "/etc/ssh/edendeploy-testhost.conf"
-	// EnvCache overrides where Debian templates are cached.
+	// EnvCache overrides where the templates and package layers are cached
+	// (default: <module root>/.cache/testhost).
 	EnvCache = "EDEN_TESTHOST_CACHE"
 )
 
@@ -52,7 +50,8 @@ exec chroot "$R" /usr/sbin/sshd -D -e -f "$3"
 `
 
 // cacheDir resolves where templates live: explicit, $EDEN_TESTHOST_CACHE,
-// <module root>/.cache, or the user cache dir.
+// <module root>/.cache/testhost (what install.mk sets too, so that go test
+// and make share one cache), or the user cache dir + edendeploy/testhost.
 func cacheDir(explicit string) (string, error) {
 	d := explicit
 	if d == "" {
@@ -60,7 +59,7 @@ func cacheDir(explicit string) (string, error) {
 	}
 	if d == "" {
 		if root := moduleRoot(); root != "" {
-			d = filepath.Join(root, ".cache")
+			d = filepath.Join(root, ".cache", "testhost")
 		}
 	}
 	if d == "" {
@@ -68,7 +67,7 @@ func cacheDir(explicit string) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("testhost: no cache dir: %w", err)
 		}
-		d = filepath.Join(uc, "edendeploy")
+		d = filepath.Join(uc, "edendeploy", "testhost")
 	}
 	d, err := filepath.Abs(d)
 	if err != nil {
@@ -103,10 +102,12 @@ func moduleRoot() string {
 	}
 }
 
-// aptSources are the Debian archives used for templates, hosts and the proxy.
+// aptSources are the archives of one distribution used for its templates,
+// its hosts and the proxy's allow list.
 type aptSources struct {
 	Mirror   string // e.g. http://deb.debian.org/debian
 	Security string // e.g. http://deb.debian.org/debian-security, or ""
+	distro   Distro
 }
 
 func (s aptSources) hosts() []string {
@@ -119,11 +120,13 @@ func (s aptSources) hosts() []string {
 	return hs
 }
 
-// sourcesList is the hosts' /etc/apt/sources.list.
+// sourcesList is a one-line sources.list of the archives.
 func (s aptSources) sourcesList() string {
-	l := fmt.Sprintf("deb %s %s main\ndeb %s %s-updates main\n", s.Mirror, suite, s.Mirror, suite)
+	info := distros[s.distro]
+	comps := strings.Join(info.components, " ")
+	l := fmt.Sprintf("deb %s %s %s\ndeb %s %s-updates %s\n", s.Mirror, info.suite, comps, s.Mirror, info.suite, comps)
 	if s.Security != "" {
-		l += fmt.Sprintf("deb %s %s-security main\n", s.Security, suite)
+		l += fmt.Sprintf("deb %s %s-security %s\n", s.Security, info.suite, comps)
 	}
 	return l
 }
@@ -137,6 +140,7 @@ func machineAptSources(mirror string) aptSources {
 		m, _ := filepath.Glob(pat)
 		files = append(files, m...)
 	}
+	suite := distros[Debian12].suite
 	var s aptSources
 	for _, f := range files {
 		b, err := os.ReadFile(f)
@@ -160,9 +164,14 @@ func machineAptSources(mirror string) aptSources {
 	if s.Mirror == "" {
 		s.Mirror = defaultMirror
 	}
+	return s.plainHTTP()
+}
+
+// plainHTTP trims the URLs and turns https into http: the proxy speaks plain
+// HTTP only (no CONNECT), so apt's https would fail through it.
+func (s aptSources) plainHTTP() aptSources {
 	s.Mirror = strings.TrimRight(s.Mirror, "/")
 	s.Security = strings.TrimRight(s.Security, "/")
-	// The proxy speaks plain HTTP only (no CONNECT): apt's https would fail.
 	if strings.HasPrefix(s.Mirror, "https://") {
 		s.Mirror = "http://" + strings.TrimPrefix(s.Mirror, "https://")
 	}
@@ -243,6 +252,8 @@ func parseAptSources(text string, deb822 bool) []aptEntry {
 // layerManifest marks a complete cached layer.
 type layerManifest struct {
 	Kind     string    `json:"kind"`
+	Distro   string    `json:"distro"`
+	Suite    string    `json:"suite"`
 	Mirror   string    `json:"mirror"`
 	Includes string    `json:"includes,omitempty"`
 	Packages []string  `json:"packages,omitempty"`
@@ -254,6 +265,7 @@ type layerManifest struct {
 // (if any) above the debootstrap template. Each is built once, under a lock,
 // into a temporary dir that is renamed into place when complete.
 func ensureLayers(ctx context.Context, cache string, srcs aptSources, pkgs []string, logw io.Writer) ([]string, error) {
+	templateName := distros[srcs.distro].template
 	tmpl := filepath.Join(cache, templateName)
 	err := buildOnce(ctx, cache, templateName, logw, func(tmp string) (layerManifest, error) {
 		return buildTemplate(ctx, tmp, srcs, logw)
@@ -266,7 +278,7 @@ func ensureLayers(ctx context.Context, cache string, srcs aptSources, pkgs []str
 	if len(pkgs) == 0 {
 		return lowers, nil
 	}
-	name := packagesLayerName(pkgs)
+	name := packagesLayerName(templateName, pkgs)
 	err = buildOnce(ctx, cache, name, logw, func(tmp string) (layerManifest, error) {
 		return buildPackages(ctx, tmp, lowers, srcs, pkgs, logw)
 	})
@@ -289,8 +301,9 @@ func normalizePackages(pkgs []string) []string {
 	return out
 }
 
-// packagesLayerName names the packages layer after a hash of its list.
-func packagesLayerName(pkgs []string) string {
+// packagesLayerName names the packages layer of a template after a hash of
+// its list.
+func packagesLayerName(templateName string, pkgs []string) string {
 	sum := sha256.Sum256([]byte(strings.Join(pkgs, "\n")))
 	return templateName + "-pkgs-" + hex.EncodeToString(sum[:])[:12]
 }
@@ -363,22 +376,52 @@ func buildOnce(ctx context.Context, cache, name string, logw io.Writer, build fu
 	return nil
 }
 
+// buildTemplate debootstraps the distribution of srcs into tmp/root. For
+// Ubuntu it first fetches the archive keyring (pinned by hash) and, when
+// this machine's debootstrap has no script for the suite, names the one
+// every Ubuntu suite shares.
 func buildTemplate(ctx context.Context, tmp string, srcs aptSources, logw io.Writer) (layerManifest, error) {
 	if _, err := exec.LookPath("debootstrap"); err != nil {
 		return layerManifest{}, fmt.Errorf("%w: debootstrap not found (apt-get install debootstrap): %v", ErrMissing, err)
 	}
+	info := distros[srcs.distro]
+	args := []string{"--variant=minbase", "--components=" + strings.Join(info.components, ","), "--include=" + templateIncludes}
+	if info.keyring != nil {
+		url := srcs.Mirror + "/" + info.keyring.Pool
+		fmt.Fprintf(logw, "testhost: fetching the %s archive keyring %s\n", srcs.distro, url)
+		kr, err := fetchKeyring(ctx, url, *info.keyring, tmp)
+		if err != nil {
+			return layerManifest{}, err
+		}
+		args = append(args, "--keyring="+kr)
+	}
 	root := filepath.Join(tmp, "root")
+	args = append(args, info.suite, root, srcs.Mirror)
+	if info.script != "" {
+		if _, err := os.Stat(filepath.Join("/usr/share/debootstrap/scripts", info.suite)); err != nil {
+			if _, err := os.Stat(info.script); err != nil {
+				return layerManifest{}, fmt.Errorf("%w: debootstrap knows no %s and has no %s: %v", ErrMissing, info.suite, info.script, err)
+			}
+			args = append(args, info.script)
+		}
+	}
 	logPath := filepath.Join(tmp, "debootstrap.log")
 	lf, err := os.Create(logPath)
 	if err != nil {
 		return layerManifest{}, err
 	}
 	defer lf.Close()
-	cmd := exec.CommandContext(ctx, "debootstrap", "--variant=minbase", "--include="+templateIncludes, suite, root, srcs.Mirror)
+	cmd := exec.CommandContext(ctx, "debootstrap", args...)
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", "DEBIAN_FRONTEND=noninteractive"}
 	cmd.Stdout, cmd.Stderr = lf, lf
 	if err := cmd.Run(); err != nil {
 		return layerManifest{}, fmt.Errorf("debootstrap: %w: %s", err, tail(logPath))
+	}
+	if info.keyring != nil {
+		// The hosts carry the keyring as a package; the download was only
+		// for debootstrap.
+		_ = os.RemoveAll(filepath.Join(tmp, "keyring"))
+		_ = os.Remove(filepath.Join(tmp, filepath.Base(info.keyring.Pool)))
 	}
 	// Clones must not share host keys: each host gets its own.
 	keys, _ := filepath.Glob(filepath.Join(root, "etc/ssh/ssh_host_*"))
@@ -387,12 +430,12 @@ func buildTemplate(ctx context.Context, tmp string, srcs aptSources, logw io.Wri
 			return layerManifest{}, err
 		}
 	}
-	if err := os.WriteFile(filepath.Join(root, "etc/apt/sources.list"), []byte(srcs.sourcesList()), 0o644); err != nil {
+	if err := srcs.writeSources(root); err != nil {
 		return layerManifest{}, err
 	}
 	_ = os.RemoveAll(filepath.Join(root, "var/cache/apt/archives"))
 	_ = os.MkdirAll(filepath.Join(root, "var/cache/apt/archives/partial"), 0o755)
-	return layerManifest{Kind: "debootstrap", Mirror: srcs.Mirror, Includes: templateIncludes}, nil
+	return layerManifest{Kind: "debootstrap", Distro: srcs.distro.String(), Suite: info.suite, Mirror: srcs.Mirror, Includes: templateIncludes}, nil
 }
 
 // buildPackages installs pkgs with chroot apt-get (from the machine's own
@@ -416,7 +459,7 @@ func buildPackages(ctx context.Context, tmp string, lowers []string, srcs aptSou
 	if err := os.WriteFile(policy, []byte("#!/bin/sh\nexit 101\n"), 0o755); err != nil {
 		return layerManifest{}, err
 	}
-	if err := os.WriteFile(filepath.Join(merged, "etc/apt/sources.list"), []byte(srcs.sourcesList()), 0o644); err != nil {
+	if err := srcs.writeSources(merged); err != nil {
 		return layerManifest{}, err
 	}
 	script := `set -e
@@ -455,7 +498,7 @@ chroot "$R" apt-get clean
 	}
 	_ = os.RemoveAll(work)
 	_ = os.Remove(merged)
-	return layerManifest{Kind: "packages", Mirror: srcs.Mirror, Packages: pkgs}, nil
+	return layerManifest{Kind: "packages", Distro: srcs.distro.String(), Suite: distros[srcs.distro].suite, Mirror: srcs.Mirror, Packages: pkgs}, nil
 }
 
 func tail(path string) string {
@@ -542,7 +585,13 @@ func (h *Host) prepareRoot(ctx context.Context, lowers []string, srcs aptSources
 		{"root/.ssh/authorized_keys", 0o600, string(pub)},
 		{strings.TrimPrefix(debianSSHDConfig, "/"), 0o644,
 			sshdConfig(h, "/etc/ssh/ssh_host_ed25519_key", "/root/.ssh/authorized_keys", "/run/sshd.pid")},
-		{"etc/apt/sources.list", 0o644, srcs.sourcesList()},
+	}
+	for p, data := range srcs.sourcesFiles() {
+		files = append(files, struct {
+			path string
+			mode os.FileMode
+			data string
+		}{p, 0o644, data})
 	}
 	if c.ProxyURL != "" {
 		files = append(files, struct {

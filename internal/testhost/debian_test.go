@@ -38,7 +38,7 @@ func TestStartDebian(t *testing.T) {
 	if _, err := h.Run(ctx, "sh", "-c", "echo mine > /etc/edt-marker && rm /etc/debian_version && echo 13 > /etc/debian_version"); err != nil {
 		t.Fatal(err)
 	}
-	cache := templateRoot(t)
+	cache := templateRoot(t, testhost.Debian12)
 	if _, err := os.Stat(filepath.Join(cache, "etc/edt-marker")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("write reached the template: %v", err)
 	}
@@ -93,15 +93,17 @@ func TestStartDebian(t *testing.T) {
 	}
 }
 
-// templateRoot is the cached template's root filesystem.
-func templateRoot(t *testing.T) string {
+// templateRoot is the cached template's root filesystem of distribution d.
+func templateRoot(t *testing.T, d testhost.Distro) string {
 	t.Helper()
-	dir := os.Getenv(testhost.EnvCache)
-	if dir == "" {
-		wd, _ := os.Getwd()
-		dir = filepath.Join(wd, "..", "..", ".cache")
+	root, err := testhost.TemplateRoot("", d)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return filepath.Join(dir, "debian-bookworm", "root")
+	if _, err := os.Stat(filepath.Join(root, "etc/os-release")); err != nil {
+		t.Fatalf("template of %s: %v", d, err)
+	}
+	return root
 }
 
 func TestDebianAptThroughProxy(t *testing.T) {

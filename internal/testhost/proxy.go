@@ -17,10 +17,11 @@ const (
 	proxyMaxRequest = 15 * time.Minute
 )
 
-// aptProxy is a forward HTTP proxy for apt inside Debian hosts. It listens
-// only on the cluster's gateway address and forwards GET and HEAD of plain
-// http:// URLs on the Debian mirror hosts; anything else (CONNECT, other
-// methods, other hosts, https) gets 403. It is bounded in connections, header
+// aptProxy is a forward HTTP proxy for apt inside Debian-kind hosts. It
+// listens only on the cluster's gateway address and forwards GET and HEAD of
+// plain http:// URLs on the hosts of the cluster's distribution's archives
+// (the Debian mirror; or the Ubuntu archive and security hosts); anything
+// else (CONNECT, other methods, other hosts, https) gets 403. It is bounded in connections, header
 // size and time, and stops with the cluster.
 type aptProxy struct {
 	addr    string
@@ -100,7 +101,7 @@ var forwardRequestHeaders = []string{"Accept", "Cache-Control", "If-Modified-Sin
 
 func (p *aptProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !p.allow(r) {
-		http.Error(w, "testhost apt proxy: only GET/HEAD of the Debian mirror", http.StatusForbidden)
+		http.Error(w, "testhost apt proxy: only GET/HEAD of the distribution's archives", http.StatusForbidden)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), proxyMaxRequest)

@@ -9,11 +9,12 @@
 //     the filesystem is shared, a test role that records what it saw must
 //     write under a per-host path (e.g. one named after inventory_hostname),
 //     and nothing a play installs is private to one host.
-//   - StartDebian: disposable Debian 12 servers, each with its own root
-//     filesystem (an overlay of a cached debootstrap template), its own
-//     network, PID, mount, UTS and IPC namespaces, and sshd as PID 1. There is
-//     no init system: packages installed inside start no daemons, and Ansible
-//     uses the init.d scripts through its `service` fallback.
+//   - StartDebian and StartUbuntu: disposable Debian 12 or Ubuntu 24.04
+//     servers (Kind Debian, Spec.Distro), each with its own root filesystem
+//     (an overlay of a cached debootstrap template), its own network, PID,
+//     mount, UTS and IPC namespaces, and sshd as PID 1. There is no init
+//     system: packages installed inside start no daemons, and Ansible uses
+//     the init.d scripts through its `service` fallback.
 //
 // Every cluster gets its own /24 in 10.231.0.0/16 and names that carry the
 // creating process's PID, so parallel test processes and repeated runs do not
@@ -23,6 +24,10 @@
 // a namespace that does not forward). The machine-side address of the subnet
 // (Cluster.Gateway, x.x.x.1) is where WithAptProxy listens.
 //
+// Templates and package layers are cached in $EDEN_TESTHOST_CACHE, by
+// default <module root>/.cache/testhost: debian-bookworm and ubuntu-noble,
+// each with its own -pkgs-<hash> layers. A second run builds nothing.
+//
 // Outside of go test (e.g. `make demo-hosts`), a command calls Create with a
 // Spec{Dir: ..., Detached: true} and exits; a later one calls Load(dir) and
 // Close. Sweep removes what a crashed test process left behind (Create calls
@@ -31,8 +36,9 @@
 // instead of leaving it through the default route.
 //
 // Everything needs root, iproute2, util-linux (nsenter, unshare) and
-// openssh-server (sshd, ssh-keygen); StartDebian also needs debootstrap
-// (only to build the template once) and overlayfs. The testing.TB wrappers
+// openssh-server (sshd, ssh-keygen); StartDebian and StartUbuntu also need
+// overlayfs, and debootstrap (only to build a template once; Ubuntu's build
+// also needs dpkg-deb and the Ubuntu archive). The testing.TB wrappers
 // report a missing prerequisite through testpeer.Missing; Create returns an
 // error wrapping ErrMissing instead.
 package testhost
@@ -59,7 +65,8 @@ type Kind int
 const (
 	// Shared hosts share the machine's filesystem (Start).
 	Shared Kind = iota
-	// Debian hosts have their own Debian 12 root filesystem (StartDebian).
+	// Debian hosts have their own root filesystem of a Debian-family
+	// distribution, Spec.Distro (StartDebian, StartUbuntu).
 	Debian
 )
 
@@ -78,6 +85,9 @@ var ErrMissing = errors.New("testhost: prerequisite missing")
 // shared hosts named h1..hN.
 type Spec struct {
 	Kind Kind
+	// Distro of Debian-kind hosts; the zero value is Debian 12. Shared hosts
+	// take none.
+	Distro Distro
 	// N is the number of hosts, named h1..hN.
 	N int
 	// Unreachable names hosts that get a namespace and an address but no sshd:
@@ -90,19 +100,24 @@ type Spec struct {
 	// PID, so Sweep leaves them alone; another process destroys them with
 	// Load(Dir) and Close. Pass an explicit Dir.
 	Detached bool
-	// AptProxy starts a forward proxy for apt (GET/HEAD to the Debian mirror
-	// hosts only) on Gateway and points each Debian host's apt at it. It lives
-	// in the creating process and stops with Close.
+	// AptProxy starts a forward proxy for apt (GET/HEAD to the hosts of the
+	// distribution's archives only: the Debian mirror, or the Ubuntu archive
+	// and security hosts) on Gateway and points each host's apt at it. It
+	// lives in the creating process and stops with Close.
 	AptProxy bool
-	// Packages are installed into a second cached template layer (Debian
-	// hosts only), so roles that install them find them present.
+	// Packages are installed into a second cached template layer (Debian-kind
+	// hosts only, one layer per distribution and list), so roles that install
+	// them find them present.
 	Packages []string
-	// CacheDir holds the Debian templates. Empty: $EDEN_TESTHOST_CACHE, else
-	// <module root>/.cache, else the user cache dir + /edendeploy.
+	// CacheDir holds the templates and package layers. Empty:
+	// $EDEN_TESTHOST_CACHE, else <module root>/.cache/testhost, else the user
+	// cache dir + /edendeploy/testhost.
 	CacheDir string
-	// Mirror is the Debian mirror for debootstrap, the hosts' apt sources and
-	// the proxy's allow list. Empty: the first Debian mirror in this
-	// machine's apt sources, else http://deb.debian.org/debian.
+	// Mirror is the distribution's main archive for debootstrap, the hosts'
+	// apt sources and the proxy's allow list. Empty: for Debian, the first
+	// Debian mirror in this machine's apt sources, else
+	// http://deb.debian.org/debian; for Ubuntu, http://archive.ubuntu.com/ubuntu
+	// (security updates come from http://security.ubuntu.com/ubuntu).
 	Mirror string
 	// Log receives progress lines (template builds). Nil: discarded.
 	Log io.Writer
@@ -116,12 +131,12 @@ func Unreachable(names ...string) Option {
 	return func(s *Spec) { s.Unreachable = append(s.Unreachable, names...) }
 }
 
-// WithAptProxy lets Debian hosts' apt reach the Debian mirror through a
-// filtering proxy on the cluster's gateway address.
+// WithAptProxy lets the hosts' apt reach their distribution's archives
+// through a filtering proxy on the cluster's gateway address.
 func WithAptProxy() Option { return func(s *Spec) { s.AptProxy = true } }
 
-// WithPackages pre-installs Debian packages into a cached template layer
-// (the "fast path": an apt task in a role becomes a no-op).
+// WithPackages pre-installs packages of the hosts' distribution into a cached
+// template layer (the "fast path": an apt task in a role becomes a no-op).
 func WithPackages(pkgs ...string) Option {
 	return func(s *Spec) { s.Packages = append(s.Packages, pkgs...) }
 }
@@ -134,11 +149,15 @@ var EdenPackages = []string{
 	"uwsgi", "uwsgi-plugin-python3",
 }
 
-// WithMirror overrides the Debian mirror URL.
+// WithMirror overrides the distribution's main archive URL.
 func WithMirror(url string) Option { return func(s *Spec) { s.Mirror = url } }
 
-// WithCacheDir overrides where Debian templates are cached.
+// WithCacheDir overrides where templates and package layers are cached.
 func WithCacheDir(dir string) Option { return func(s *Spec) { s.CacheDir = dir } }
+
+// WithDistro makes Debian-kind hosts of distribution d (StartDebian with
+// WithDistro(Ubuntu2404) is StartUbuntu).
+func WithDistro(d Distro) Option { return func(s *Spec) { s.Distro = d } }
 
 // WithLog sends progress lines (template builds) to w.
 func WithLog(w io.Writer) Option { return func(s *Spec) { s.Log = w } }
@@ -162,6 +181,8 @@ type Cluster struct {
 	Dir string
 	// Kind of every host in the cluster.
 	Kind Kind
+	// Distro of every host, for Kind Debian.
+	Distro Distro
 	// ProxyURL is the apt proxy ("http://10.231.7.1:PORT") when AptProxy
 	// was asked for, else empty.
 	ProxyURL string
@@ -189,7 +210,7 @@ type Host struct {
 	// Netns is the name of the host's network namespace (ip netns list).
 	Netns string
 	// Root is the host's root filesystem as seen from the machine ("/" for
-	// shared hosts, the merged overlay for Debian hosts).
+	// shared hosts, the merged overlay for Debian-kind hosts).
 	Root string
 	// Reachable is false for hosts made Unreachable or stopped.
 	Reachable bool
@@ -219,6 +240,14 @@ func Start(t testing.TB, n int, opts ...Option) *Cluster {
 func StartDebian(t testing.TB, n int, opts ...Option) *Cluster {
 	t.Helper()
 	return start(t, Spec{Kind: Debian, N: n}, opts)
+}
+
+// StartUbuntu creates n disposable Ubuntu 24.04 servers, as StartDebian does
+// Debian ones, from a template of their own (built once, about a minute, from
+// the Ubuntu archive).
+func StartUbuntu(t testing.TB, n int, opts ...Option) *Cluster {
+	t.Helper()
+	return start(t, Spec{Kind: Debian, Distro: Ubuntu2404, N: n}, opts)
 }
 
 func start(t testing.TB, spec Spec, opts []Option) *Cluster {

@@ -89,11 +89,20 @@ func TestAptProxyFilters(t *testing.T) {
 }
 
 func TestPackagesLayerName(t *testing.T) {
-	a := packagesLayerName(normalizePackages([]string{"nginx", "git", "nginx"}))
-	b := packagesLayerName(normalizePackages([]string{"git,nginx"}))
-	c := packagesLayerName(normalizePackages([]string{"git"}))
+	deb, ubu := distros[Debian12].template, distros[Ubuntu2404].template
+	// The Debian template keeps the name existing caches have.
+	if deb != "debian-bookworm" || ubu != "ubuntu-noble" {
+		t.Fatalf("template names: %s %s", deb, ubu)
+	}
+	a := packagesLayerName(deb, normalizePackages([]string{"nginx", "git", "nginx"}))
+	b := packagesLayerName(deb, normalizePackages([]string{"git,nginx"}))
+	c := packagesLayerName(deb, normalizePackages([]string{"git"}))
+	u := packagesLayerName(ubu, normalizePackages([]string{"git,nginx"}))
 	if a != b || a == c || !strings.HasPrefix(a, "debian-bookworm-pkgs-") {
 		t.Fatalf("layer names: %s %s %s", a, b, c)
+	}
+	if u == a || !strings.HasPrefix(u, "ubuntu-noble-pkgs-") {
+		t.Fatalf("Ubuntu layer %s, Debian layer %s", u, a)
 	}
 }
 
