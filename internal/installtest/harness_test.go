@@ -47,10 +47,19 @@ const (
 	EnvInstallTest = "EDEN_INSTALL_TEST"
 )
 
-// rolePackages is every Debian package the roles install on Debian 12:
+// ansibleDistribution is what Ansible's ansible_distribution fact says on
+// servers of each distribution; the roles key their per-distribution vars
+// by it.
+var ansibleDistribution = map[testhost.Distro]string{
+	testhost.Debian12:   "Debian",
+	testhost.Ubuntu2404: "Ubuntu",
+}
+
+// rolePackages is every package the roles install on a server of distro:
 // common's list (read from its defaults, so the layer follows the role)
-// and the ones the other roles name in their tasks.
-func rolePackages(t testing.TB) []string {
+// and the ones the other roles name in their tasks, with the PostgreSQL
+// major the postgresql role picks for distro (read from its vars).
+func rolePackages(t testing.TB, distro testhost.Distro) []string {
 	t.Helper()
 	b, err := fs.ReadFile(ansible.Files, "roles/common/defaults/main.yml")
 	if err != nil {
@@ -62,8 +71,23 @@ func rolePackages(t testing.TB) []string {
 	if err := yaml.Unmarshal(b, &defaults); err != nil || len(defaults.Packages) == 0 {
 		t.Fatalf("common defaults: %v (%d packages)", err, len(defaults.Packages))
 	}
-	pkgs := append(defaults.Packages,
-		"acl", "cron", "postgresql", "postgresql-15-postgis-3", // postgresql role
+	b, err = fs.ReadFile(ansible.Files, "roles/postgresql/vars/main.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vars struct {
+		Versions map[string]string `yaml:"postgresql_versions"`
+	}
+	if err := yaml.Unmarshal(b, &vars); err != nil {
+		t.Fatalf("postgresql vars: %v", err)
+	}
+	name := ansibleDistribution[distro]
+	major := vars.Versions[name]
+	if name == "" || major == "" {
+		t.Fatalf("roles/postgresql/vars/main.yml: postgresql_versions names no PostgreSQL major for %s (%q): %v", distro, name, vars.Versions)
+	}
+	pkgs := append(slices.Clone(defaults.Packages),
+		"acl", "cron", "postgresql", "postgresql-"+major+"-postgis-3", // postgresql role
 		"nginx",                         // nginx role
 		"uwsgi", "uwsgi-plugin-python3", // uwsgi role
 	)
@@ -71,25 +95,107 @@ func rolePackages(t testing.TB) []string {
 	return slices.Compact(pkgs)
 }
 
-// servers starts n Debian servers for one deployment, with the package
-// strategy of EnvPackages.
-func servers(t *testing.T, n int) *testhost.Cluster {
+// serverOptions are the testhost options of servers of distro, with the
+// package strategy of EnvPackages.
+func serverOptions(t testing.TB, distro testhost.Distro) []testhost.Option {
 	t.Helper()
-	testpeer.Root(t)
-	testpeer.LookPath(t, "ansible-playbook")
-	testpeer.LookPath(t, "git")
-	opts := []testhost.Option{testhost.WithAptProxy()}
+	opts := []testhost.Option{testhost.WithDistro(distro), testhost.WithAptProxy()}
 	switch mode := os.Getenv(EnvPackages); mode {
 	case "", "layer":
-		opts = append(opts, testhost.WithPackages(rolePackages(t)...))
+		opts = append(opts, testhost.WithPackages(rolePackages(t, distro)...))
 	case "proxy":
 	default:
 		t.Fatalf("%s=%q: use layer or proxy", EnvPackages, mode)
 	}
+	return opts
+}
+
+// servers starts n Debian 12 servers for one deployment.
+func servers(t *testing.T, n int) *testhost.Cluster {
+	t.Helper()
+	return distroServers(t, n, testhost.Debian12)
+}
+
+// distroServers starts n servers of distro for one deployment, with the
+// package strategy of EnvPackages, and checks that they are what was asked
+// for.
+func distroServers(t *testing.T, n int, distro testhost.Distro) *testhost.Cluster {
+	t.Helper()
+	testpeer.Root(t)
+	testpeer.LookPath(t, "ansible-playbook")
+	testpeer.LookPath(t, "git")
 	begin := time.Now()
-	c := testhost.StartDebian(t, n, opts...)
-	t.Logf("timing: %d Debian servers ready in %v (packages: %s)", n, time.Since(begin).Round(time.Millisecond), packageMode())
+	c := testhost.StartDebian(t, n, serverOptions(t, distro)...)
+	t.Logf("timing: %d %s servers ready in %v (packages: %s)", n, distro, time.Since(begin).Round(time.Millisecond), packageMode())
+	for _, h := range c.Hosts {
+		id, version := osRelease(t, h)
+		if id != distro.ID() || version != distro.VersionID() {
+			t.Fatalf("%s runs %s %s, want %s", h.Name, id, version, distro)
+		}
+	}
 	return c
+}
+
+// osRelease returns ID and VERSION_ID of h's /etc/os-release, as h's own
+// programs (and Ansible's facts) read it.
+func osRelease(t testing.TB, h *testhost.Host) (id, version string) {
+	t.Helper()
+	for _, l := range strings.Split(sh(t, h, "cat", "/etc/os-release"), "\n") {
+		k, v, _ := strings.Cut(l, "=")
+		switch k {
+		case "ID":
+			id = strings.Trim(v, `"`)
+		case "VERSION_ID":
+			version = strings.Trim(v, `"`)
+		}
+	}
+	return id, version
+}
+
+// prepareServers builds the cached templates and package layers of the
+// distributions' servers at the same time, before the deployments need
+// them one after the other: cold, the builds are mostly waiting on the
+// archives, so two overlap well even on two cores. A build that fails is
+// only logged: the deployment that needs it fails (or skips) with the same
+// error when it starts its servers.
+func prepareServers(t *testing.T, distros ...testhost.Distro) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		return // the deployments skip (or fail) on their own
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	begin := time.Now()
+	var wg sync.WaitGroup
+	for _, d := range distros {
+		spec := testhost.Spec{Kind: testhost.Debian, Log: logWriter{t, d.String()}}
+		for _, o := range serverOptions(t, d) {
+			o(&spec)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			if err := testhost.PrepareTemplates(ctx, spec); err != nil {
+				t.Logf("%s: preparing the template: %v", d, err)
+				return
+			}
+			t.Logf("timing: %s template and packages ready in %v", d, time.Since(start).Round(time.Millisecond))
+		}()
+	}
+	wg.Wait()
+	t.Logf("timing: templates of %v ready in %v", distros, time.Since(begin).Round(time.Millisecond))
+}
+
+// logWriter logs each write as a line of t's log, prefixed.
+type logWriter struct {
+	t      testing.TB
+	prefix string
+}
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.t.Log(w.prefix + ": " + strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }
 
 func packageMode() string {
@@ -297,6 +403,9 @@ var testSecrets = map[string]string{
 
 func newPlane(t *testing.T, label string, c *testhost.Cluster, d *deploy.Deployment) *plane {
 	t.Helper()
+	if c.Distro != testhost.Debian12 {
+		label = c.Distro.String() + "/" + label // "ubuntu-24.04/all-in-one"
+	}
 	dir := t.TempDir()
 	p := &plane{t: t, d: d, c: c, sig: newSignaler(), label: label}
 	var err error

@@ -23,7 +23,7 @@ const systemName = "Relief 'Ops' \"HQ\"\nline two \\ {{ lookup('env', 'HOME') }}
 
 func TestInstall(t *testing.T) {
 	if testing.Short() {
-		t.Skip("installs Eden's stack on disposable Debian servers")
+		t.Skip("installs Eden's stack on disposable Debian and Ubuntu servers")
 	}
 	if os.Getenv(EnvInstallTest) == "0" {
 		t.Skipf("%s=0: run it with make test-install", EnvInstallTest)
@@ -32,8 +32,10 @@ func TestInstall(t *testing.T) {
 	if err := deploy.ValidateRepo("eden", deploy.Repo{URL: "file:///srv/git/eden.git", Branch: edenBranch}); err != nil {
 		t.Errorf("file:// repo refused: %v", err)
 	}
-	t.Run("all-in-one", testAllInOne)
+	prepareServers(t, testhost.Debian12, testhost.Ubuntu2404)
+	t.Run("all-in-one", func(t *testing.T) { testAllInOne(t, testhost.Debian12) })
 	t.Run("3-tier", testThreeTier)
+	t.Run("ubuntu-24.04", testUbuntu)
 }
 
 func newDeployment(t *testing.T, repos *gitRepos, servers []deploy.ServerSpec, typ deploy.InstanceType) *deploy.Deployment {
@@ -133,8 +135,8 @@ func dumps(t *testing.T, db *testhost.Host, typ deploy.InstanceType) []string {
 	return m
 }
 
-func testAllInOne(t *testing.T) {
-	c := servers(t, 1)
+func testAllInOne(t *testing.T, distro testhost.Distro) {
+	c := distroServers(t, 1, distro)
 	h := c.Hosts[0]
 	repos := serveRepos(t, c)
 	d := newDeployment(t, repos, []deploy.ServerSpec{{Host: h.Addr, Role: deploy.RoleAll}}, deploy.InstanceDemo)
