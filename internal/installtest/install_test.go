@@ -128,11 +128,82 @@ func checkBackupCron(t *testing.T, db *testhost.Host, inst *deploy.Instance, min
 	}
 }
 
-// dumps lists the backup dumps of an instance on db.
+// dumps lists the backup dumps of an instance on db, oldest first (their
+// names are the times they were made).
 func dumps(t *testing.T, db *testhost.Host, typ deploy.InstanceType) []string {
 	t.Helper()
-	m, _ := filepath.Glob(filepath.Join(db.Root, "var/backups/eden", string(typ), "*.dump"))
+	m, _ := filepath.Glob(filepath.Join(db.Root, "var/backups/eden", string(typ), "[0-9]*.dump"))
 	return m
+}
+
+// changed sums what every host of every step of r reported changed.
+func changed(r *deploy.Run) int {
+	n := 0
+	for _, s := range r.Steps {
+		for _, hr := range s.Results {
+			n += hr.Changed
+		}
+	}
+	return n
+}
+
+// checkBackups runs backups of inst on db as backup.yml and as the nightly
+// cron job: each makes a dump only when the database changed since the
+// newest one, and reports a change only then.
+func checkBackups(t *testing.T, p *plane, db *testhost.Host, inst *deploy.Instance) {
+	t.Helper()
+	typ := inst.Type
+	before := dumps(t, db, typ)
+	r := p.run("backup", deploy.RunRequest{Kind: deploy.RunBackup, Instance: typ})
+	ds := dumps(t, db, typ)
+	if len(ds) != len(before)+1 || changed(r) == 0 {
+		t.Fatalf("a backup made dumps %v (before: %v), changed=%d; want one more dump, changed", ds, before, changed(r))
+	}
+	list := sh(t, db, "pg_restore", "--list", strings.TrimPrefix(ds[len(ds)-1], db.Root))
+	if !strings.Contains(list, "TABLE public auth_user") {
+		t.Errorf("the dump holds no auth_user table:\n%s", list)
+	}
+
+	// Nothing written since: no new dump, nothing changed.
+	p.requireNoChange(p.run("backup again", deploy.RunRequest{Kind: deploy.RunBackup, Instance: typ}), "backup again")
+	if again := dumps(t, db, typ); !slices.Equal(again, ds) {
+		t.Errorf("a backup of an unchanged database: dumps %v, then %v", ds, again)
+	}
+	// The nightly job, run as cron runs it, finds the same.
+	job := cronJob(t, db, inst)
+	sh(t, db, "sh", "-c", job)
+	if again := dumps(t, db, typ); !slices.Equal(again, ds) {
+		t.Errorf("the cron job %q on an unchanged database: dumps %v, then %v", job, ds, again)
+	}
+
+	// A write: the next backup dumps it.
+	const row = "written after the backup"
+	psql(t, db, typ.DatabaseName(), "INSERT INTO standin_prepopulate (option) VALUES ('"+row+"')")
+	r = p.run("backup after a write", deploy.RunRequest{Kind: deploy.RunBackup, Instance: typ})
+	after := dumps(t, db, typ)
+	if len(after) != len(ds)+1 || changed(r) == 0 {
+		t.Fatalf("a backup after a write: dumps %v, then %v, changed=%d; want one more dump, changed", ds, after, changed(r))
+	}
+	if data := sh(t, db, "pg_restore", "--data-only", "--file=-", strings.TrimPrefix(after[len(after)-1], db.Root)); !strings.Contains(data, row) {
+		t.Errorf("the dump made after the write lacks the row %q", row)
+	}
+	psql(t, db, typ.DatabaseName(), "DELETE FROM standin_prepopulate WHERE option = '"+row+"'")
+}
+
+// cronJob returns the command of the nightly backup's cron line.
+func cronJob(t *testing.T, db *testhost.Host, inst *deploy.Instance) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(db.Root, "etc/cron.d/eden-backup-"+string(inst.Type)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if _, job, ok := strings.Cut(l, " root "); ok && !strings.HasPrefix(l, "#") {
+			return job
+		}
+	}
+	t.Fatalf("no cron line runs as root:\n%s", b)
+	return ""
 }
 
 func testAllInOne(t *testing.T, distro testhost.Distro) {
@@ -175,18 +246,7 @@ func testAllInOne(t *testing.T, distro testhost.Distro) {
 	r := p.run("deploy-again", deploy.RunRequest{Kind: deploy.RunDeploy, Instance: typ})
 	p.requireNoChange(r, "deploy-again")
 
-	t.Run("backup", func(t *testing.T) {
-		before := len(dumps(t, h, typ))
-		p.run("backup", deploy.RunRequest{Kind: deploy.RunBackup, Instance: typ})
-		ds := dumps(t, h, typ)
-		if len(ds) != before+1 {
-			t.Fatalf("dumps after a backup: %v (before: %d)", ds, before)
-		}
-		list := sh(t, h, "pg_restore", "--list", strings.TrimPrefix(ds[len(ds)-1], h.Root))
-		if !strings.Contains(list, "TABLE public auth_user") {
-			t.Errorf("the dump holds no auth_user table:\n%s", list)
-		}
-	})
+	t.Run("backup", func(t *testing.T) { checkBackups(t, p, h, inst) })
 
 	t.Run("pull", func(t *testing.T) {
 		repos.commit(t, "eden", edenBranch, "VERSION", "stand-in 2\n", "stand-in 2")
@@ -345,10 +405,5 @@ func testThreeTier(t *testing.T) {
 	r := p.run("deploy-again", deploy.RunRequest{Kind: deploy.RunDeploy, Instance: typ})
 	p.requireNoChange(r, "deploy-again")
 
-	t.Run("backup", func(t *testing.T) {
-		p.run("backup", deploy.RunRequest{Kind: deploy.RunBackup, Instance: typ})
-		if ds := dumps(t, db, typ); len(ds) != 1 {
-			t.Errorf("dumps on the db host after a backup: %v", ds)
-		}
-	})
+	t.Run("backup", func(t *testing.T) { checkBackups(t, p, db, inst) })
 }
