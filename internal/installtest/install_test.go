@@ -206,6 +206,65 @@ func cronJob(t *testing.T, db *testhost.Host, inst *deploy.Instance) string {
 	return ""
 }
 
+// checkCleans runs cleans of inst and proves that a clean recreates and
+// prepopulates the database unless it is as the last clean left it: the
+// first clean cleans (nothing was recorded since the deploy), a second one
+// changes nothing and keeps the app's processes; with more, a write makes
+// the next clean clean, and so do new settings (reconfigure, when not nil,
+// changes a setting of inst).
+func checkCleans(t *testing.T, p *plane, db, eden *testhost.Host, inst *deploy.Instance, confirm string, more bool, reconfigure func()) {
+	t.Helper()
+	typ := inst.Type
+	url := inst.URL + "/"
+	clean := func(label string) *deploy.Run {
+		t.Helper()
+		since := time.Now()
+		r := p.run(label, deploy.RunRequest{Kind: deploy.RunClean, Instance: typ, Confirm: confirm})
+		if ev := standinEvents(t, eden, typ, since); !slices.ContainsFunc(ev, func(e standinEvent) bool { return e.Prepopulated }) {
+			t.Errorf("%s did not prepopulate a new database: web2py ran %+v", label, ev)
+		}
+		if v := psql(t, db, typ.DatabaseName(), "SELECT to_regclass('standin_marker') IS NULL"); v != "t" {
+			t.Errorf("%s kept the old database (standin_marker still there)", label)
+		}
+		checkDatabase(t, db, inst)
+		if pg := get(t, url); pg.DB != "ok" || pg.Users != 1 {
+			t.Errorf("after %s: %+v", label, pg)
+		}
+		if changed(r) == 0 {
+			t.Errorf("%s changed nothing", label)
+		}
+		return r
+	}
+
+	psql(t, db, typ.DatabaseName(), "CREATE TABLE standin_marker (x int)")
+	clean("clean")
+
+	// Nothing written since: the same database, the same app.
+	pids := uwsgiPIDs(t, eden, typ)
+	since := time.Now()
+	p.requireNoChange(p.run("clean again", deploy.RunRequest{Kind: deploy.RunClean, Instance: typ, Confirm: confirm}), "clean again")
+	if ev := standinEvents(t, eden, typ, since); len(ev) != 0 {
+		t.Errorf("a clean of an unchanged database ran web2py: %+v", ev)
+	}
+	if after := uwsgiPIDs(t, eden, typ); !slices.Equal(after, pids) {
+		t.Errorf("a clean of an unchanged database restarted the app: processes %v, then %v", pids, after)
+	}
+
+	if !more {
+		return
+	}
+	// A write since the clean: the next one cleans.
+	psql(t, db, typ.DatabaseName(), "CREATE TABLE standin_marker (x int)")
+	clean("clean after a write")
+
+	// Nothing written, but new settings: a clean would prepopulate with
+	// them, so it cleans.
+	if reconfigure != nil {
+		reconfigure()
+		clean("clean after a reconfigure")
+	}
+}
+
 func testAllInOne(t *testing.T, distro testhost.Distro) {
 	c := distroServers(t, 1, distro)
 	h := c.Hosts[0]
@@ -299,19 +358,14 @@ func testAllInOne(t *testing.T, distro testhost.Distro) {
 	})
 
 	t.Run("clean", func(t *testing.T) {
-		psql(t, h, typ.DatabaseName(), "CREATE TABLE standin_marker (x int)")
-		since := time.Now()
-		p.run("clean", deploy.RunRequest{Kind: deploy.RunClean, Instance: typ})
-		if ev := standinEvents(t, h, typ, since); !slices.ContainsFunc(ev, func(e standinEvent) bool { return e.Prepopulated }) {
-			t.Errorf("clean did not prepopulate the new database: web2py ran %+v", ev)
-		}
-		if v := psql(t, h, typ.DatabaseName(), "SELECT to_regclass('standin_marker') IS NULL"); v != "t" {
-			t.Errorf("clean kept the old database (standin_marker still there)")
-		}
-		checkDatabase(t, h, inst)
-		if pg := get(t, url); pg.DB != "ok" || pg.Users != 1 {
-			t.Errorf("after clean: %+v", pg)
-		}
+		checkCleans(t, p, h, h, inst, "", true, func() {
+			s := maps.Clone(inst.Settings)
+			s["base.system_name"] = "Cleaned anew"
+			if _, err := d.ReplaceSettings(typ, s, inst.SettingsVersion, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			p.run("reconfigure before a clean", deploy.RunRequest{Kind: deploy.RunReconfigure, Instance: typ})
+		})
 	})
 }
 
@@ -406,4 +460,9 @@ func testThreeTier(t *testing.T) {
 	p.requireNoChange(r, "deploy-again")
 
 	t.Run("backup", func(t *testing.T) { checkBackups(t, p, db, inst) })
+
+	// The db step decides and recreates, the eden step finishes and records
+	// what the clean left, through the database: the first clean and the
+	// second prove that; what makes a clean clean is all-in-one's part.
+	t.Run("clean", func(t *testing.T) { checkCleans(t, p, db, eden, inst, d.Name, false, nil) })
 }
