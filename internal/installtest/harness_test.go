@@ -55,42 +55,50 @@ var ansibleDistribution = map[testhost.Distro]string{
 	testhost.Ubuntu2404: "Ubuntu",
 }
 
-// rolePackages is every package the roles install on a server of distro:
-// common's list (read from its defaults, so the layer follows the role)
-// and the ones the other roles name in their tasks, with the PostgreSQL
-// major the postgresql role picks for distro (read from its vars).
+// rolePackages is every package the roles install on a server of distro,
+// read from the roles' own lists (so the layer follows the roles):
+// common_packages, postgresql_packages, nginx_packages and uwsgi_packages,
+// with postgresql_version the major that postgresql_versions gives for the
+// server's ansible_distribution (Debian 12: 15, Ubuntu 24.04: 16).
 func rolePackages(t testing.TB, distro testhost.Distro) []string {
 	t.Helper()
-	b, err := fs.ReadFile(ansible.Files, "roles/common/defaults/main.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var defaults struct {
-		Packages []string `yaml:"common_packages"`
-	}
-	if err := yaml.Unmarshal(b, &defaults); err != nil || len(defaults.Packages) == 0 {
-		t.Fatalf("common defaults: %v (%d packages)", err, len(defaults.Packages))
-	}
-	b, err = fs.ReadFile(ansible.Files, "roles/postgresql/vars/main.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var vars struct {
+		Common   []string          `yaml:"common_packages"`
+		Postgres []string          `yaml:"postgresql_packages"`
 		Versions map[string]string `yaml:"postgresql_versions"`
+		Nginx    []string          `yaml:"nginx_packages"`
+		UWSGI    []string          `yaml:"uwsgi_packages"`
 	}
-	if err := yaml.Unmarshal(b, &vars); err != nil {
-		t.Fatalf("postgresql vars: %v", err)
+	for _, f := range []string{
+		"roles/common/defaults/main.yml", "roles/postgresql/vars/main.yml",
+		"roles/nginx/defaults/main.yml", "roles/uwsgi/defaults/main.yml",
+	} {
+		b, err := fs.ReadFile(ansible.Files, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := yaml.Unmarshal(b, &vars); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+	}
+	for name, l := range map[string][]string{"common_packages": vars.Common, "postgresql_packages": vars.Postgres, "nginx_packages": vars.Nginx, "uwsgi_packages": vars.UWSGI} {
+		if len(l) == 0 {
+			t.Fatalf("the roles define no %s", name)
+		}
 	}
 	name := ansibleDistribution[distro]
 	major := vars.Versions[name]
 	if name == "" || major == "" {
 		t.Fatalf("roles/postgresql/vars/main.yml: postgresql_versions names no PostgreSQL major for %s (%q): %v", distro, name, vars.Versions)
 	}
-	pkgs := append(slices.Clone(defaults.Packages),
-		"acl", "cron", "postgresql", "postgresql-"+major+"-postgis-3", // postgresql role
-		"nginx",                         // nginx role
-		"uwsgi", "uwsgi-plugin-python3", // uwsgi role
-	)
+	var pkgs []string
+	for _, p := range slices.Concat(vars.Common, vars.Postgres, vars.Nginx, vars.UWSGI) {
+		p = strings.ReplaceAll(p, "{{ postgresql_version }}", major)
+		if strings.Contains(p, "{{") {
+			t.Fatalf("package %q: the harness knows only {{ postgresql_version }}", p)
+		}
+		pkgs = append(pkgs, p)
+	}
 	slices.Sort(pkgs)
 	return slices.Compact(pkgs)
 }
