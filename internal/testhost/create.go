@@ -707,6 +707,7 @@ func (h *Host) stop(ctx context.Context) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.Reachable = false
+	wasRunning := h.proc != nil
 	if h.proc != nil {
 		_ = h.proc.Signal(syscall.SIGKILL)
 		if h.waitErr != nil {
@@ -719,7 +720,34 @@ func (h *Host) stop(ctx context.Context) error {
 	}
 	// Sessions (and daemons a play started) are not children of the process
 	// above on shared hosts: kill whatever is left in the namespace.
-	return killNetnsProcs(ctx, h.Netns)
+	if err := killNetnsProcs(ctx, h.Netns); err != nil {
+		return err
+	}
+	if !wasRunning {
+		return nil
+	}
+	return h.waitRefused(ctx, 5*time.Second)
+}
+
+// waitRefused waits until connecting to Addr:Port fails. A killed sshd
+// leaves the namespace (and `ip netns pids`) a moment before the kernel
+// closes its files, listening socket included; under load that moment is
+// long enough for a connection to get through.
+func (h *Host) waitRefused(ctx context.Context, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	target := net.JoinHostPort(h.Addr, strconv.Itoa(h.Port))
+	d := net.Dialer{Timeout: 500 * time.Millisecond}
+	for {
+		conn, err := d.DialContext(ctx, "tcp", target)
+		if err != nil {
+			return nil
+		}
+		conn.Close()
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("testhost: %s: %s still accepts connections after its processes were killed", h.Name, target)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // killNetnsProcs SIGKILLs every process in network namespace ns and waits
