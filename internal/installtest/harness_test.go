@@ -3,6 +3,7 @@ package installtest
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -161,16 +163,27 @@ func osRelease(t testing.TB, h *testhost.Host) (id, version string) {
 }
 
 // prepareServers builds the cached templates and package layers of the
-// distributions' servers at the same time, before the deployments need
+// servers that the subtests (name → distribution) which go test's -run
+// selects will start, all at the same time, before the deployments need
 // them one after the other: cold, the builds are mostly waiting on the
 // archives, so two overlap well even on two cores. A build that fails is
 // only logged: the deployment that needs it fails (or skips) with the same
 // error when it starts its servers.
-func prepareServers(t *testing.T, distros ...testhost.Distro) {
+func prepareServers(t *testing.T, subtests map[string]testhost.Distro) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		return // the deployments skip (or fail) on their own
 	}
+	var distros []testhost.Distro
+	for name, d := range subtests {
+		if selected(name) && !slices.Contains(distros, d) {
+			distros = append(distros, d)
+		}
+	}
+	if len(distros) == 0 {
+		return
+	}
+	slices.Sort(distros)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	begin := time.Now()
@@ -193,6 +206,45 @@ func prepareServers(t *testing.T, distros ...testhost.Distro) {
 	}
 	wg.Wait()
 	t.Logf("timing: templates of %v ready in %v", distros, time.Since(begin).Round(time.Millisecond))
+}
+
+// selected reports whether go test's -run pattern selects the subtest name
+// of the running top-level test. Only the pattern's second element is
+// read: a template built in vain is only time lost.
+func selected(name string) bool {
+	f := flag.Lookup("test.run")
+	if f == nil {
+		return true
+	}
+	elems := splitRunPattern(f.Value.String())
+	if len(elems) < 2 {
+		return true
+	}
+	re, err := regexp.Compile(elems[1])
+	return err != nil || re.MatchString(name)
+}
+
+// splitRunPattern splits a -run pattern at the slashes that go test splits
+// it at: those outside brackets and parentheses, not escaped.
+func splitRunPattern(p string) []string {
+	var out []string
+	depth, start := 0, 0
+	for i := 0; i < len(p); i++ {
+		switch p[i] {
+		case '\\':
+			i++
+		case '[', '(':
+			depth++
+		case ']', ')':
+			depth--
+		case '/':
+			if depth == 0 {
+				out = append(out, p[start:i])
+				start = i + 1
+			}
+		}
+	}
+	return append(out, p[start:])
 }
 
 // logWriter logs each write as a line of t's log, prefixed.

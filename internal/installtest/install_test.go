@@ -32,7 +32,7 @@ func TestInstall(t *testing.T) {
 	if err := deploy.ValidateRepo("eden", deploy.Repo{URL: "file:///srv/git/eden.git", Branch: edenBranch}); err != nil {
 		t.Errorf("file:// repo refused: %v", err)
 	}
-	prepareServers(t, testhost.Debian12, testhost.Ubuntu2404)
+	prepareServers(t, map[string]testhost.Distro{"all-in-one": testhost.Debian12, "3-tier": testhost.Debian12, "ubuntu-24.04": testhost.Ubuntu2404})
 	t.Run("all-in-one", func(t *testing.T) { testAllInOne(t, testhost.Debian12) })
 	t.Run("3-tier", testThreeTier)
 	t.Run("ubuntu-24.04", testUbuntu)

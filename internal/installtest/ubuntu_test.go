@@ -1,6 +1,7 @@
 package installtest
 
 import (
+	"flag"
 	"slices"
 	"strings"
 	"testing"
@@ -43,5 +44,34 @@ func TestRolePackages(t *testing.T) {
 				t.Errorf("packages of %s are not a sorted set: %v", tt.distro, pkgs)
 			}
 		})
+	}
+}
+
+// TestSelected checks which subtests' servers TestInstall prepares for a
+// -run pattern.
+func TestSelected(t *testing.T) {
+	f := flag.Lookup("test.run")
+	old := f.Value.String()
+	t.Cleanup(func() { f.Value.Set(old) })
+	tests := []struct {
+		pattern string
+		want    map[string]bool
+	}{
+		{"", map[string]bool{"all-in-one": true, "3-tier": true, "ubuntu-24.04": true}},
+		{"^TestInstall$", map[string]bool{"all-in-one": true, "3-tier": true, "ubuntu-24.04": true}},
+		{"TestInstall/all-in-one", map[string]bool{"all-in-one": true, "3-tier": false, "ubuntu-24.04": false}},
+		{"TestInstall/ubuntu-24.04/all-in-one", map[string]bool{"all-in-one": false, "3-tier": false, "ubuntu-24.04": true}},
+		{"TestInstall/(3-tier|ubuntu)", map[string]bool{"all-in-one": false, "3-tier": true, "ubuntu-24.04": true}},
+		{"TestInstall/[a/]ll-in-one", map[string]bool{"all-in-one": true, "3-tier": false, "ubuntu-24.04": false}},
+	}
+	for _, tt := range tests {
+		if err := f.Value.Set(tt.pattern); err != nil {
+			t.Fatal(err)
+		}
+		for name, want := range tt.want {
+			if got := selected(name); got != want {
+				t.Errorf("-run %q: selected(%q) = %v, want %v", tt.pattern, name, got, want)
+			}
+		}
 	}
 }
