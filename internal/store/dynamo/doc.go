@@ -41,7 +41,9 @@
 //	GetRun                     GetItem DEP#id/RUN#runID (consistent)
 //	ListRuns                   Query PK=DEP#id, begins_with(SK, "RUN#"), descending (consistent)
 //	ActiveRun                  GetItem DEP#id/ACTIVE, then GetItem of its run
-//	DeleteDeployment (rest)    Query PK=DEP#id (keys only), then BatchWriteItem deletes
+//	DeleteDeployment (rest)    Query PK=DEP#id (keys only), then BatchWriteItem deletes;
+//	                           first GetItem DEP#id/RELEASE (consistent) only if this
+//	                           delete wrote that record or found the deployment gone
 //	idempotency, tokens        GetItem
 //
 // Runs list by run ID, which deploy.NewID makes grow with creation time.

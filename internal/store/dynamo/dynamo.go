@@ -585,8 +585,9 @@ func (s *Store) DeleteDeployment(ctx context.Context, id string) error {
 	op := "delete deployment " + id
 	d, err := s.getDeployment(ctx, op, id)
 	if deploy.IsKind(err, deploy.KindNotFound) {
-		// Finish a cleanup that an earlier delete left undone.
-		if err := s.purge(ctx, op, id); err != nil {
+		// Finish a cleanup that an earlier delete left undone: it may have
+		// left a release record.
+		if err := s.purge(ctx, op, id, true); err != nil {
 			return err
 		}
 		return err
@@ -603,7 +604,8 @@ func (s *Store) DeleteDeployment(ctx context.Context, id string) error {
 	for _, srv := range d.Servers {
 		claims = append(claims, s.releaseActions(id, srv)...)
 	}
-	if len(acts)+len(claims) > maxTransactItems {
+	overflow := len(acts)+len(claims) > maxTransactItems
+	if overflow {
 		// Too many claims for one transaction: the deployment goes with
 		// as many as fit and a release record listing the rest, which
 		// releaseRest (now, or a later delete) works through.
@@ -614,7 +616,10 @@ func (s *Store) DeleteDeployment(ctx context.Context, id string) error {
 	if err := s.transact(ctx, op, append(acts, claims...)); err != nil {
 		return err
 	}
-	return s.purge(ctx, op, id)
+	// A release record exists only if this transaction wrote one: an
+	// earlier delete's record goes in with the deployment's deletion, and
+	// this one found the deployment still there (IDs are never reused).
+	return s.purge(ctx, op, id, overflow)
 }
 
 // releaseItem records the claims a deployment's delete could not release
@@ -665,10 +670,15 @@ func (s *Store) releaseRest(ctx context.Context, op, depID string) error {
 }
 
 // purge deletes every item left in the deployment's partition (its runs
-// and the release record), after releasing the claims that record lists.
-func (s *Store) purge(ctx context.Context, op, id string) error {
-	if err := s.releaseRest(ctx, op, id); err != nil {
-		return err
+// and any release record). If record is set (a release record may exist)
+// it first reads that record and releases the claims it lists; callers
+// unset it only when they know there is none, which spares an ordinary
+// delete a consistent read.
+func (s *Store) purge(ctx context.Context, op, id string, record bool) error {
+	if record {
+		if err := s.releaseRest(ctx, op, id); err != nil {
+			return err
+		}
 	}
 	in := &dynamodb.QueryInput{
 		TableName:                 &s.table,

@@ -188,24 +188,8 @@ func TestDeleteInterrupted(t *testing.T) {
 	s := p.newStore(t, &opRecorder{}, storetest.Env{Now: time.Now})
 	s.db = dynamodb.New(s.db.Options(), fail.option)
 
-	now := time.Now().UTC()
-	d := &deploy.Deployment{
-		ID: deploy.NewID("d-", now), Name: "big", Owner: "alice", CreatedAt: now, UpdatedAt: now,
-		Eden: deploy.DefaultEdenRepo, Web2py: deploy.DefaultWeb2pyRepo,
-		Servers:   []deploy.Server{{Host: "10.2.0.1", Role: deploy.RoleAll, Origin: deploy.OriginDeclared, AddedAt: now}},
-		Instances: []deploy.Instance{{Type: deploy.InstanceProd, URL: "https://big.example.org"}},
-	}
-	first := &deploy.Run{ID: deploy.NewID("r-", now), DeploymentID: d.ID, Kind: deploy.RunDeploy, Status: deploy.RunSucceeded, CreatedAt: now}
-	if err := s.CreateDeployment(ctx, d, first); err != nil {
-		t.Fatal(err)
-	}
-	var last deploy.Server
-	for i := range 55 {
-		last = deploy.Server{Host: fmt.Sprintf("10.2.1.%d", i+1), Role: deploy.RoleAll, InstanceID: fmt.Sprintf("i-%017x", 0x2e000+i), Origin: deploy.OriginAutoscaling, AddedAt: now}
-		if err := s.AddServer(ctx, d.ID, last); err != nil {
-			t.Fatal(err)
-		}
-	}
+	d, joined := createWithServers(t, s, 55)
+	last := joined[len(joined)-1]
 
 	fail.arm(2) // the deployment's transaction passes; the first release fails
 	if err := s.DeleteDeployment(ctx, d.ID); err == nil || !strings.Contains(err.Error(), "injected") {
@@ -229,5 +213,114 @@ func TestDeleteInterrupted(t *testing.T) {
 	}
 	if _, _, err := s.FindServerByInstanceID(ctx, last.InstanceID); !deploy.IsKind(err, deploy.KindNotFound) {
 		t.Errorf("FindServerByInstanceID(last) after the second delete = %v, want NotFound", err)
+	}
+}
+
+// createWithServers creates a deployment on s with one declared server and
+// n more that join with instance IDs (two claims each), and returns it and
+// the joined servers.
+func createWithServers(t *testing.T, s *Store, n int) (*deploy.Deployment, []deploy.Server) {
+	t.Helper()
+	ctx := context.Background()
+	now := time.Now().UTC()
+	d := &deploy.Deployment{
+		ID: deploy.NewID("d-", now), Name: "big", Owner: "alice", CreatedAt: now, UpdatedAt: now,
+		Eden: deploy.DefaultEdenRepo, Web2py: deploy.DefaultWeb2pyRepo,
+		Servers:   []deploy.Server{{Host: "10.2.0.1", Role: deploy.RoleAll, Origin: deploy.OriginDeclared, AddedAt: now}},
+		Instances: []deploy.Instance{{Type: deploy.InstanceProd, URL: "https://big.example.org"}},
+	}
+	first := &deploy.Run{ID: deploy.NewID("r-", now), DeploymentID: d.ID, Kind: deploy.RunDeploy, Status: deploy.RunSucceeded, CreatedAt: now}
+	if err := s.CreateDeployment(ctx, d, first); err != nil {
+		t.Fatal(err)
+	}
+	var joined []deploy.Server
+	for i := range n {
+		srv := deploy.Server{Host: fmt.Sprintf("10.2.1.%d", i+1), Role: deploy.RoleAll, InstanceID: fmt.Sprintf("i-%017x", 0x2e000+i), Origin: deploy.OriginAutoscaling, AddedAt: now}
+		if err := s.AddServer(ctx, d.ID, srv); err != nil {
+			t.Fatal(err)
+		}
+		joined = append(joined, srv)
+	}
+	return d, joined
+}
+
+// releaseReads counts the client's GetItem requests for a release record
+// (SK RELEASE).
+type releaseReads struct{ n atomic.Int64 }
+
+func (r *releaseReads) option(o *dynamodb.Options) {
+	o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
+		return st.Initialize.Add(middleware.InitializeMiddlewareFunc("EdenCountReleaseReads",
+			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+				if get, ok := in.Parameters.(*dynamodb.GetItemInput); ok && getS(get.Key, AttrSK) == skRelease {
+					r.n.Add(1)
+				}
+				return next.HandleInitialize(ctx, in)
+			}), middleware.After)
+	})
+}
+
+// TestDeleteReadsReleaseRecord checks that DeleteDeployment reads the
+// release record only when one may exist: after writing it (more claims
+// than one transaction holds), or when the deployment is already gone (an
+// interrupted delete may have left one). An ordinary delete, whose claims
+// all go in its one transaction, does no such read.
+func TestDeleteReadsReleaseRecord(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		joined int
+		// reads is the number of release record reads of the first delete.
+		reads int64
+	}{
+		{"claims fit in one transaction", 3, 0},
+		{"more claims than one transaction holds", 55, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			p := startMinidyn(t)
+			reads := &releaseReads{}
+			s := p.newStore(t, &opRecorder{}, storetest.Env{Now: time.Now})
+			s.db = dynamodb.New(s.db.Options(), reads.option)
+			d, joined := createWithServers(t, s, tc.joined)
+			now := time.Now().UTC()
+			pull := &deploy.Run{ID: deploy.NewID("r-", now), DeploymentID: d.ID, Kind: deploy.RunPull, Instance: deploy.InstanceProd, Status: deploy.RunSucceeded, CreatedAt: now}
+			if err := s.CreateRun(ctx, pull); err != nil {
+				t.Fatal(err)
+			}
+
+			if err := s.DeleteDeployment(ctx, d.ID); err != nil {
+				t.Fatalf("DeleteDeployment = %v", err)
+			}
+			if n := reads.n.Load(); n != tc.reads {
+				t.Errorf("DeleteDeployment read the release record %d times, want %d", n, tc.reads)
+			}
+			// The delete did all its work all the same.
+			if _, err := s.GetDeployment(ctx, d.ID); !deploy.IsKind(err, deploy.KindNotFound) {
+				t.Errorf("GetDeployment after delete = %v, want NotFound", err)
+			}
+			for _, srv := range append(d.Servers, joined...) {
+				if _, _, err := s.FindServerByHost(ctx, srv.Host); !deploy.IsKind(err, deploy.KindNotFound) {
+					t.Errorf("FindServerByHost(%s) after delete = %v, want NotFound", srv.Host, err)
+				}
+			}
+			for _, srv := range joined {
+				if _, _, err := s.FindServerByInstanceID(ctx, srv.InstanceID); !deploy.IsKind(err, deploy.KindNotFound) {
+					t.Errorf("FindServerByInstanceID(%s) after delete = %v, want NotFound", srv.InstanceID, err)
+				}
+			}
+			if rs, _, err := s.ListRuns(ctx, d.ID, deploy.Page{}); err != nil || len(rs) != 0 {
+				t.Errorf("ListRuns after delete = %d runs, %v; want none", len(rs), err)
+			}
+
+			// Deleting it again finds it gone: that delete must look for a
+			// record left behind.
+			before := reads.n.Load()
+			if err := s.DeleteDeployment(ctx, d.ID); !deploy.IsKind(err, deploy.KindNotFound) {
+				t.Fatalf("DeleteDeployment again = %v, want NotFound", err)
+			}
+			if n := reads.n.Load() - before; n != 1 {
+				t.Errorf("DeleteDeployment of a gone deployment read the release record %d times, want 1", n)
+			}
+		})
 	}
 }
