@@ -533,12 +533,19 @@ func (h *Host) start(ctx context.Context, detached bool) error {
 	h.waitErr = make(chan error, 1)
 	go func() { h.waitErr <- cmd.Wait() }()
 	h.Reachable = true
-	return h.waitListening(ctx, 20*time.Second)
+	return h.waitPort(ctx, 20*time.Second, true)
 }
 
-// waitListening polls a TCP connect to Addr:Port until it succeeds, sshd
-// exits, the deadline passes or ctx ends.
-func (h *Host) waitListening(ctx context.Context, limit time.Duration) error {
+// waitPort polls a TCP connect to Addr:Port until its outcome is the one
+// awaited: accepted if open, refused (or failed) otherwise. Awaiting open
+// also stops when sshd exits; either way it gives up once limit passes or
+// ctx ends, with an error that says what it waited for.
+//
+// Awaiting a closed port matters after Stop: a killed sshd leaves the
+// namespace (and `ip netns pids`) a moment before the kernel closes its
+// files, listening socket included; under load that moment is long enough
+// for a connection to get through.
+func (h *Host) waitPort(ctx context.Context, limit time.Duration, open bool) error {
 	deadline := time.Now().Add(limit)
 	target := net.JoinHostPort(h.Addr, strconv.Itoa(h.Port))
 	d := net.Dialer{Timeout: 500 * time.Millisecond}
@@ -546,16 +553,23 @@ func (h *Host) waitListening(ctx context.Context, limit time.Duration) error {
 		conn, err := d.DialContext(ctx, "tcp", target)
 		if err == nil {
 			conn.Close()
+		}
+		if (err == nil) == open {
 			return nil
 		}
-		select {
-		case werr := <-h.waitErr:
-			h.waitErr <- werr // keep it for Stop
-			return fmt.Errorf("testhost: %s: sshd exited (%v): %s", h.Name, werr, h.logTail())
-		default:
+		if open {
+			select {
+			case werr := <-h.waitErr:
+				h.waitErr <- werr // keep it for Stop
+				return fmt.Errorf("testhost: %s: sshd exited (%v): %s", h.Name, werr, h.logTail())
+			default:
+			}
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("testhost: %s: sshd not listening on %s: %v: %s", h.Name, target, err, h.logTail())
+			if open {
+				return fmt.Errorf("testhost: %s: sshd not listening on %s: %v: %s", h.Name, target, err, h.logTail())
+			}
+			return fmt.Errorf("testhost: %s: %s still accepts connections after its processes were killed", h.Name, target)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -726,28 +740,7 @@ func (h *Host) stop(ctx context.Context) error {
 	if !wasRunning {
 		return nil
 	}
-	return h.waitRefused(ctx, 5*time.Second)
-}
-
-// waitRefused waits until connecting to Addr:Port fails. A killed sshd
-// leaves the namespace (and `ip netns pids`) a moment before the kernel
-// closes its files, listening socket included; under load that moment is
-// long enough for a connection to get through.
-func (h *Host) waitRefused(ctx context.Context, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	target := net.JoinHostPort(h.Addr, strconv.Itoa(h.Port))
-	d := net.Dialer{Timeout: 500 * time.Millisecond}
-	for {
-		conn, err := d.DialContext(ctx, "tcp", target)
-		if err != nil {
-			return nil
-		}
-		conn.Close()
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("testhost: %s: %s still accepts connections after its processes were killed", h.Name, target)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return h.waitPort(ctx, 5*time.Second, false)
 }
 
 // killNetnsProcs SIGKILLs every process in network namespace ns and waits
