@@ -80,29 +80,18 @@ func TestAnsibleSharedHosts(t *testing.T) {
 	}
 }
 
-func TestAnsibleDebianHost(t *testing.T) {
+func TestAnsibleDistroHost(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds a debootstrap template on first run")
+		t.Skip("builds a debootstrap template per distribution on first run")
 	}
-	testpeer.LookPath(t, "ansible-playbook")
-	c := testhost.StartDebian(t, 1)
-	runPlaybook(t, c, "/root")
-	b, err := os.ReadFile(filepath.Join(c.Hosts[0].Root, "root", "h1.txt"))
-	if want := c.Hosts[0].Addr + " Debian 12"; err != nil || strings.TrimSpace(string(b)) != want {
-		t.Errorf("recorded %q, %v; want %q", b, err, want)
-	}
-}
-
-func TestAnsibleUbuntuHost(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a debootstrap template of Ubuntu on first run")
-	}
-	testpeer.LookPath(t, "ansible-playbook")
-	c := testhost.StartUbuntu(t, 1)
-	runPlaybook(t, c, "/root")
-	// Ansible's own facts: the distribution the roles will see.
-	b, err := os.ReadFile(filepath.Join(c.Hosts[0].Root, "root", "h1.txt"))
-	if want := c.Hosts[0].Addr + " Ubuntu 24.04"; err != nil || strings.TrimSpace(string(b)) != want {
-		t.Errorf("recorded %q, %v; want %q", b, err, want)
-	}
+	forEachDistro(t, func(t *testing.T, dc distroCase) {
+		testpeer.LookPath(t, "ansible-playbook")
+		c := dc.start(t, 1)
+		runPlaybook(t, c, "/root")
+		// Ansible's own facts: the distribution the roles will see.
+		b, err := os.ReadFile(filepath.Join(c.Hosts[0].Root, "root", "h1.txt"))
+		if want := c.Hosts[0].Addr + " " + dc.ansible; err != nil || strings.TrimSpace(string(b)) != want {
+			t.Errorf("recorded %q, %v; want %q", b, err, want)
+		}
+	})
 }
