@@ -531,6 +531,21 @@ func (p *plane) run(label string, req deploy.RunRequest) *deploy.Run {
 		t.Fatal(err)
 	}
 	d.ObserveRun(r, now)
+	p.runSteps(label, r)
+	if err := r.MoveTo(deploy.RunSucceeded, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	d.ObserveRun(r, time.Now())
+	return r
+}
+
+// runSteps renders and dispatches every step of r in turn through the SSH
+// runner, failing the test at the first step that fails. Called again with
+// the same run, it is what a retried step does: the same bundle again.
+func (p *plane) runSteps(label string, r *deploy.Run) {
+	t := p.t
+	t.Helper()
+	d := p.d
 	for i := range r.Steps {
 		step := &r.Steps[i]
 		b, err := playbook.Render(playbook.Input{Deployment: d, Run: r, Step: i}, playbook.Options{})
@@ -581,11 +596,6 @@ func (p *plane) run(label string, req deploy.RunRequest) *deploy.Run {
 		p.timings = append(p.timings, timing{Deployment: p.label, Run: label, Step: step.Name, Took: took, Changed: changed})
 		t.Logf("timing: %s %s step %s on %s: %v, changed=%d", p.label, label, step.Name, strings.Join(step.Hosts, ","), took.Round(100*time.Millisecond), changed)
 	}
-	if err := r.MoveTo(deploy.RunSucceeded, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	d.ObserveRun(r, time.Now())
-	return r
 }
 
 // changedTasks lists every host of r that reported changes, with the task

@@ -332,10 +332,23 @@ func testAllInOne(t *testing.T, distro testhost.Distro) {
 		old := uwsgiPIDs(t, h, typ)
 		before := get(t, url)
 		since := time.Now()
-		p.run("restart", deploy.RunRequest{Kind: deploy.RunRestart, Instance: typ})
+		r := p.run("restart", deploy.RunRequest{Kind: deploy.RunRestart, Instance: typ})
 		pg := waitRestarted(t, url, since)
 		if pg.PID == before.PID || slices.Contains(old, fmt.Sprint(pg.PID)) {
 			t.Errorf("restart: the app answers from pid %d, one of the old processes %v", pg.PID, old)
+		}
+		// The same request again (a retried step) restarts nothing.
+		restarted := uwsgiPIDs(t, h, typ)
+		p.runSteps("restart again", r)
+		p.requireNoChange(r, "restart again")
+		if after := uwsgiPIDs(t, h, typ); !slices.Equal(after, restarted) {
+			t.Errorf("a retried restart restarted the app again: processes %v, then %v", restarted, after)
+		}
+		// A new request restarts again.
+		since = time.Now()
+		p.run("restart, a new request", deploy.RunRequest{Kind: deploy.RunRestart, Instance: typ})
+		if pg := waitRestarted(t, url, since); slices.Contains(restarted, fmt.Sprint(pg.PID)) {
+			t.Errorf("a second restart request: the app answers from pid %d, one of the old processes %v", pg.PID, restarted)
 		}
 	})
 
