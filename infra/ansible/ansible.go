@@ -16,10 +16,11 @@ import (
 	"io/fs"
 )
 
-// Files holds the playbooks, ansible.cfg, the real roles under roles/ and
-// the results callback plugin under callback_plugins/.
+// Files holds the playbooks, ansible.cfg, the real roles under roles/, the
+// results callback plugin under callback_plugins/ and Eden Deploy's own
+// modules under library/.
 //
-//go:embed ansible.cfg *.yml roles callback_plugins/eden_results.py
+//go:embed ansible.cfg *.yml roles callback_plugins/eden_results.py library/*.py
 var Files embed.FS
 
 // CallbackPluginFile is where Files (and every bundle) holds the callback
@@ -34,6 +35,13 @@ func CallbackPlugin() []byte {
 	}
 	return b
 }
+
+// ModuleDir is where Files (and every bundle) holds Eden Deploy's own
+// modules; Ansible finds a library/ beside the playbook without settings.
+const ModuleDir = "library"
+
+// Modules returns Eden Deploy's own modules, by file name.
+func Modules() fs.FS { return mustSub(Files, ModuleDir) }
 
 // TestRoleFiles holds the recording test roles under testroles/.
 //

@@ -9,6 +9,9 @@
 //	<playbook>.yml       the step's playbook: deploy, clean, pull, restart,
 //	                     backup or reconfigure (from infra/ansible)
 //	roles/<role>/...     the roles that playbook applies on the step's tier
+//	library/eden_files.py  Eden Deploy's module that the roles write files
+//	                     with, several per call (from infra/ansible)
+//	callback_plugins/eden_results.py  the per-host results callback
 //	vars/eden.yml        every value of the step: the only carrier of user values
 //	secrets.json         JSON list of the secret names the step reads at run
 //	                     time, e.g. ["db-password","hmac-key"] (deploy.Secret*)

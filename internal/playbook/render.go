@@ -180,19 +180,12 @@ func Render(in Input, opt Options) (*Bundle, error) {
 	// The runners enable this plugin for per-host results; it is ours, not
 	// the playbooks', so it always comes from the embedded files.
 	add(ansible.CallbackPluginFile, ansible.CallbackPlugin())
+	// So are the modules the real roles call (eden_files).
+	if err := addTree(add, ansible.Modules(), ".", ansible.ModuleDir); err != nil {
+		return nil, fmt.Errorf("playbook: read the modules: %w", err)
+	}
 	for _, role := range roles {
-		err := fs.WalkDir(opt.Roles, role, func(p string, e fs.DirEntry, err error) error {
-			if err != nil || e.IsDir() {
-				return err
-			}
-			data, err := fs.ReadFile(opt.Roles, p)
-			if err != nil {
-				return err
-			}
-			add(path.Join("roles", p), data)
-			return nil
-		})
-		if err != nil {
+		if err := addTree(add, opt.Roles, role, path.Join("roles", role)); err != nil {
 			return nil, fmt.Errorf("playbook: read role %s: %w", role, err)
 		}
 	}
@@ -568,4 +561,22 @@ func checkUserText(d *deploy.Deployment) error {
 		}
 	}
 	return nil
+}
+
+// addTree adds every file under dir of fsys to a bundle, under prefix.
+func addTree(add func(name string, data []byte), fsys fs.FS, dir, prefix string) error {
+	return fs.WalkDir(fsys, dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		data, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return err
+		}
+		if dir != "." {
+			p = strings.TrimPrefix(p, dir+"/")
+		}
+		add(path.Join(prefix, p), data)
+		return nil
+	})
 }
