@@ -2,16 +2,19 @@
 # Run by Eden Deploy on an eden host, as the instance's database role: read,
 # write or forget the clean record of the instance's database, its comment
 # (roles/postgresql/tasks/clean_check.yml says what it holds). libpq takes
-# the connection from the PG* environment variables. One argument:
+# the connection from the PG* environment variables, and the password from
+# the first line of stdin, as JSON (never from the environment or an
+# argument, which others on the host can read). One argument:
 #   state   print "recreated" when a clean's db step recreated the database
 #           and the clean has not finished, else "other"
 #   record  once a clean's first run is done: turn the "recreated" record
 #           into a "cleaned" one with the fingerprint of the content now
-#           (content_fingerprint.sql, on stdin); print "recorded", or
+#           (content_fingerprint.sql, on stdin after the password); print "recorded", or
 #           "not recreated" (and record nothing) without a "recreated" record
 #   forget  drop a "cleaned" record, as the instance's configuration or code
 #           changed and a clean would not leave what it recorded: print
 #           "forgotten", or "none" when there was none
+import json
 import sys
 
 import psycopg2
@@ -22,7 +25,7 @@ CLEANED = "Eden Deploy: cleaned; "
 
 
 def main(action):
-    conn = psycopg2.connect("")
+    conn = psycopg2.connect("", password=json.loads(sys.stdin.readline()))
     conn.autocommit = True
     cur = conn.cursor()
     cur.execute(
