@@ -60,7 +60,10 @@ func okResults(hosts ...string) string {
 
 func TestWhatAnsibleGets(t *testing.T) {
 	rec := t.TempDir()
-	e := fakeEnv(t, func(c *ssh.Config) { c.ExtraVars = map[string]string{"eden_record_dir": "/srv/rec"} })
+	e := fakeEnv(t, func(c *ssh.Config) {
+		c.ExtraVars = map[string]string{"eden_record_dir": "/srv/rec"}
+		c.Callbacks = []string{"ansible.posix.profile_tasks"}
+	})
 	play := fmt.Sprintf(`
 rec=%q
 printf '%%s\n' "$@" > $rec/args
@@ -127,7 +130,7 @@ echo '%s' > "$EDEN_RESULTS_FILE"
 	}
 	kh := filepath.Join(e.dir, "data", "known_hosts", "d-1")
 	for k, want := range map[string]string{"HOME": runDir, "LANG": "C.UTF-8", "ANSIBLE_NOCOLOR": "1", "ANSIBLE_RETRY_FILES_ENABLED": "0",
-		"ANSIBLE_LOCAL_TEMP": runDir + "/tmp", "ANSIBLE_CALLBACKS_ENABLED": "eden_results"} {
+		"ANSIBLE_LOCAL_TEMP": runDir + "/tmp", "ANSIBLE_CALLBACKS_ENABLED": "eden_results,ansible.posix.profile_tasks"} {
 		if envVals[k] != want {
 			t.Errorf("%s=%q, want %q", k, envVals[k], want)
 		}

@@ -36,6 +36,28 @@ func TestNewMakesTheDataDirectoryAbsolute(t *testing.T) {
 	}
 }
 
+// Callback names reach ANSIBLE_CALLBACKS_ENABLED, a comma-separated list:
+// New takes plain and fully qualified names and nothing else.
+func TestNewChecksCallbackNames(t *testing.T) {
+	logs, err := runlog.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, ok := range map[string]bool{
+		"profile_tasks": true, "ansible.posix.profile_tasks": true,
+		"a,b": false, "": false, "x..y": false, "x y": false, "../x": false,
+	} {
+		_, err := New(Config{DataDir: t.TempDir(), Blobs: nopBlobs{}, Secrets: nopSecrets{}, Log: logs, Signaler: nopSignaler{},
+			AnsiblePlaybook: "/bin/true", Callbacks: []string{name}})
+		if ok != (err == nil) {
+			t.Errorf("callback %q: %v", name, err)
+		}
+		if err != nil && deploy.KindOf(err) != deploy.KindInvalid {
+			t.Errorf("callback %q: %v is not Invalid", name, err)
+		}
+	}
+}
+
 type nopBlobs struct{ deploy.Blobs }
 type nopSecrets struct{ deploy.Secrets }
 type nopSignaler struct{ runner.Signaler }

@@ -74,6 +74,10 @@ type Config struct {
 	// eden_record_dir for test roles). Never user values: extra vars are
 	// evaluated by Jinja.
 	ExtraVars map[string]string
+	// Callbacks are more Ansible callback plugins to enable besides the
+	// results plugin, by name; e.g. ansible.posix.profile_tasks puts each
+	// task's time in the run log.
+	Callbacks []string
 	// Logger gets one line per step; default slog.Default().
 	Logger *slog.Logger
 }
@@ -107,6 +111,11 @@ func New(cfg Config) (*Runner, error) {
 	for k := range cfg.ExtraVars {
 		if !validVarName(k) {
 			return nil, deploy.Invalid("extra_vars", "runner/ssh: invalid extra var name %q", k)
+		}
+	}
+	for _, c := range cfg.Callbacks {
+		if !validCallbackName(c) {
+			return nil, deploy.Invalid("callbacks", "runner/ssh: invalid callback plugin name %q", c)
 		}
 	}
 	// Ansible runs in the bundle's directory: every path it gets must be
@@ -169,6 +178,17 @@ func validVarName(s string) bool {
 	}
 	for _, c := range s {
 		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// validCallbackName accepts a plugin name, plain or fully qualified
+// (namespace.collection.name): dot-separated variable names.
+func validCallbackName(s string) bool {
+	for _, part := range strings.Split(s, ".") {
+		if !validVarName(part) {
 			return false
 		}
 	}
@@ -434,7 +454,7 @@ func (r *Runner) env(s *step) []string {
 		"ANSIBLE_SSH_CONTROL_PATH_DIR=" + s.cpDir,
 		"ANSIBLE_LOCAL_TEMP=" + s.path("tmp"),
 		"ANSIBLE_CALLBACK_PLUGINS=" + s.path("callback_plugins"),
-		"ANSIBLE_CALLBACKS_ENABLED=" + runner.CallbackName,
+		"ANSIBLE_CALLBACKS_ENABLED=" + strings.Join(append([]string{runner.CallbackName}, r.cfg.Callbacks...), ","),
 		runner.ResultsEnv + "=" + s.path("results.json"),
 	}
 }
