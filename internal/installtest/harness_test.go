@@ -47,7 +47,32 @@ const (
 	// EnvInstallTest=0 skips the install test, for a CI that runs it as a
 	// step of its own (make test-install) after make test.
 	EnvInstallTest = "EDEN_INSTALL_TEST"
+	// EnvProfile=1 enables Ansible's profile_tasks callback (from the
+	// ansible.posix collection) and logs each step's slowest tasks.
+	EnvProfile = "EDEN_INSTALLTEST_PROFILE"
 )
+
+// profiling reports whether EnvProfile asks for per-task times.
+func profiling() bool { return os.Getenv(EnvProfile) == "1" }
+
+// profileSummary returns the profile_tasks summary (its slowest tasks)
+// that follows the last play recap of log, or "".
+func profileSummary(log string) string {
+	i := strings.LastIndex(log, "PLAY RECAP")
+	if i < 0 {
+		return ""
+	}
+	rest := log[i:]
+	j := strings.Index(rest, "=====")
+	if j < 0 {
+		return ""
+	}
+	rest = rest[j:]
+	if k := strings.Index(rest, "\n== step"); k >= 0 {
+		rest = rest[:k]
+	}
+	return strings.TrimSpace(rest)
+}
 
 // ansibleDistribution is what Ansible's ansible_distribution fact says on
 // servers of each distribution; the roles key their per-distribution vars
@@ -487,9 +512,13 @@ func newPlane(t *testing.T, label string, c *testhost.Cluster, d *deploy.Deploym
 	if err := p.secrets.PutSecret(ctx, d.ID, deploy.SecretSSHKey, c.PrivateKey); err != nil {
 		t.Fatal(err)
 	}
+	var callbacks []string
+	if profiling() {
+		callbacks = []string{"ansible.posix.profile_tasks"}
+	}
 	p.runner, err = ssh.New(ssh.Config{
 		DataDir: filepath.Join(dir, "runner"), Blobs: p.blobs, Secrets: p.secrets, Log: p.log, Signaler: p.sig,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Callbacks: callbacks,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -595,6 +624,9 @@ func (p *plane) runSteps(label string, r *deploy.Run) {
 		}
 		p.timings = append(p.timings, timing{Deployment: p.label, Run: label, Step: step.Name, Took: took, Changed: changed})
 		t.Logf("timing: %s %s step %s on %s: %v, changed=%d", p.label, label, step.Name, strings.Join(step.Hosts, ","), took.Round(100*time.Millisecond), changed)
+		if profiling() {
+			t.Logf("slowest tasks of %s %s step %s:\n%s", p.label, label, step.Name, profileSummary(p.logText(r.ID)))
+		}
 	}
 }
 
