@@ -206,8 +206,9 @@ func TestRenderUsesTestRoles(t *testing.T) {
 	}
 }
 
-// Every bundle carries the results callback plugin the runners enable.
-func TestRenderIncludesCallbackPlugin(t *testing.T) {
+// Every bundle carries the results callback plugin the runners enable and
+// the module the real roles write files with.
+func TestRenderIncludesCallbackPluginAndModules(t *testing.T) {
 	d := newDeployment(t, aioServers(), deploy.InstanceProd, deploy.InstancePending)
 	r := newRun(t, d, deploy.RunRequest{Kind: deploy.RunDeploy, Instance: deploy.InstanceProd})
 	for _, roles := range []fs.FS{nil, ansible.TestRoles()} {
@@ -218,6 +219,13 @@ func TestRenderIncludesCallbackPlugin(t *testing.T) {
 		f := b.File(ansible.CallbackPluginFile)
 		if f == nil || !bytes.Equal(f.Data, ansible.CallbackPlugin()) || !bytes.Contains(f.Data, []byte("CallbackBase")) {
 			t.Errorf("bundle lacks %s (or holds another file there)", ansible.CallbackPluginFile)
+		}
+		want, err := fs.ReadFile(ansible.Modules(), "eden_files.py")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f := b.File(ansible.ModuleDir + "/eden_files.py"); f == nil || !bytes.Equal(f.Data, want) {
+			t.Errorf("bundle lacks %s/eden_files.py (or holds another file there)", ansible.ModuleDir)
 		}
 	}
 }
