@@ -26,7 +26,21 @@ var (
 	riePath string
 	rieErr  error
 	builds  sync.Map // logical ID -> *built
+	// buildDir holds the function binaries built for this test binary;
+	// TestMain removes it.
+	buildDir string
 )
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "edendeploy-lambda-")
+	if err != nil {
+		panic(err)
+	}
+	buildDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
 
 type built struct {
 	once sync.Once
@@ -49,12 +63,7 @@ func binary(t *testing.T, id string) string {
 	v, _ := builds.LoadOrStore(id, &built{})
 	b := v.(*built)
 	b.once.Do(func() {
-		dir, err := os.MkdirTemp("", "edendeploy-lambda-")
-		if err != nil {
-			b.err = err
-			return
-		}
-		b.bin, b.err = lambdarun.Build(context.Background(), root(t), "./"+config.Functions[id].Dir, filepath.Join(dir, id), "")
+		b.bin, b.err = lambdarun.Build(context.Background(), root(t), "./"+config.Functions[id].Dir, filepath.Join(buildDir, id), "")
 	})
 	if b.err != nil {
 		t.Fatal(b.err)
