@@ -23,6 +23,11 @@ type moduleResult struct {
 	Failed       bool     `json:"failed"`
 	Msg          string   `json:"msg"`
 	ChangedPaths []string `json:"changed_paths"`
+	Diff         []struct {
+		Header string `json:"before_header"`
+		Before any    `json:"before"`
+		After  any    `json:"after"`
+	} `json:"diff"`
 }
 
 // runEdenFiles runs one play of eden_files tasks on this machine with the
@@ -54,7 +59,8 @@ func runEdenFiles(t *testing.T, dir string, tasks []map[string]any) ([]moduleRes
 		names = append(names, fmt.Sprintf("r%d", i))
 	}
 	play = append(play, map[string]any{
-		"name": "Save the results",
+		"name":   "Save the results",
+		"no_log": true, // they hold the no_log task's result
 		"ansible.builtin.copy": map[string]any{
 			"content": "{{ [" + strings.Join(names, ", ") + "] | to_json }}",
 			"dest":    filepath.Join(work, "results.json"),
@@ -118,8 +124,8 @@ func mode(t *testing.T, p string) fs.FileMode {
 }
 
 // eden_files puts files, directories and links in place in one call,
-// changes nothing the second time, and keeps file content out of what it
-// reports (000_config.py holds passwords).
+// changes nothing the second time, shows diffs, and keeps a no_log task's
+// content out of the output.
 func TestEdenFilesModule(t *testing.T) {
 	u, err := user.Current()
 	if err != nil {
@@ -143,27 +149,33 @@ func TestEdenFilesModule(t *testing.T) {
 	d := "{{ dir }}/d"
 	all := []map[string]any{
 		owned(map[string]any{"path": d, "state": "directory", "mode": "0750"}),
-		owned(map[string]any{"path": d + "/a", "content": "secret one\n", "mode": "0640"}),
+		owned(map[string]any{"path": d + "/a", "content": "one\n", "mode": "0640"}),
 		{"path": d + "/link", "state": "link", "src": "a"},
 		owned(map[string]any{"path": d + "/keep", "content": "first", "force": false, "mode": "0644"}),
 		{"path": "{{ dir }}/gone", "state": "absent"},
 	}
 	changedA := slices.Clone(all)
-	changedA[1] = owned(map[string]any{"path": d + "/a", "content": "secret two\n", "mode": "0600"})
+	changedA[1] = owned(map[string]any{"path": d + "/a", "content": "two\n", "mode": "0600"})
 	changedA[3] = owned(map[string]any{"path": d + "/keep", "content": "second", "force": false, "mode": "0644"})
+	withDiff := func(task map[string]any) map[string]any { task["diff"] = true; return task }
 	checkMode := edenFiles("Check mode", owned(map[string]any{"path": d + "/a", "content": "not written", "mode": "0600"}))
 	checkMode["check_mode"] = true
+	secret := withDiff(edenFiles("A secret", map[string]any{"path": d + "/s", "content": "hidden-secret\n"}))
+	secret["no_log"] = true
 
 	res, out := runEdenFiles(t, dir, []map[string]any{
 		edenFiles("Create", all...),
 		edenFiles("Again", all...),
-		edenFiles("Change a's content and mode; keep is not forced", changedA...),
+		withDiff(edenFiles("Change a's content and mode; keep is not forced", changedA...)),
 		edenFiles("Copy a on the host", owned(map[string]any{"path": d + "/b", "remote_src": d + "/a", "mode": "0644"})),
 		checkMode,
 		edenFiles("A directory where a file should be", map[string]any{"path": "{{ dir }}/not-a-file", "content": "x"}),
+		secret,
+		withDiff(edenFiles("Content not shown", map[string]any{"path": d + "/q", "content": "quiet\n", "diff": false})),
+		edenFiles("Visible", map[string]any{"path": d + "/v", "content": "visible-marker\n"}),
 	})
-	if len(res) != 6 {
-		t.Fatalf("%d results, want 6", len(res))
+	if len(res) != 9 {
+		t.Fatalf("%d results, want 9", len(res))
 	}
 	p := func(rel string) string { return filepath.Join(dir, rel) }
 
@@ -178,8 +190,13 @@ func TestEdenFilesModule(t *testing.T) {
 	}
 	if r := res[2]; !r.Changed || !slices.Equal(r.ChangedPaths, []string{p("d/a")}) {
 		t.Errorf("change a: %+v, want only d/a changed", r)
+	} else if len(r.Diff) != 1 || r.Diff[0].Header != p("d/a") || r.Diff[0].Before != "one\n" || r.Diff[0].After != "two\n" {
+		t.Errorf("change a: diff %+v, want d/a from one to two", r.Diff)
 	}
-	if got := readFile(t, p("d/a")); got != "secret two\n" {
+	if len(res[0].Diff) != 0 {
+		t.Errorf("create without --diff: diff %+v, want none", res[0].Diff)
+	}
+	if got := readFile(t, p("d/a")); got != "two\n" {
 		t.Errorf("d/a holds %q", got)
 	}
 	if m := mode(t, p("d/a")); m.Perm() != 0o600 {
@@ -194,20 +211,27 @@ func TestEdenFilesModule(t *testing.T) {
 	if _, err := os.Lstat(p("gone")); !os.IsNotExist(err) {
 		t.Errorf("gone is still there: %v", err)
 	}
-	if r := res[3]; !r.Changed || readFile(t, p("d/b")) != "secret two\n" {
+	if r := res[3]; !r.Changed || readFile(t, p("d/b")) != "two\n" {
 		t.Errorf("remote_src: %+v, d/b holds %q", r, readFile(t, p("d/b")))
 	}
-	if r := res[4]; !r.Changed || readFile(t, p("d/a")) != "secret two\n" {
+	if r := res[4]; !r.Changed || readFile(t, p("d/a")) != "two\n" {
 		t.Errorf("check mode: %+v, d/a holds %q; want a change reported and none made", r, readFile(t, p("d/a")))
 	}
 	if r := res[5]; !r.Failed || !strings.Contains(r.Msg, "is not a regular file") {
 		t.Errorf("a directory in the way: %+v, want a failure saying so", r)
 	}
-	// -vvv prints each module's arguments: content must be masked there.
-	if strings.Contains(out, "secret") {
-		t.Errorf("the output shows a file's content:\n%s", out)
+	if got := readFile(t, p("d/s")); got != "hidden-secret\n" {
+		t.Errorf("d/s holds %q", got)
 	}
-	if !strings.Contains(out, "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER") {
-		t.Errorf("the output shows no masked content, so the check above proved nothing:\n%s", out)
+	if r := res[7]; len(r.Diff) != 1 || r.Diff[0].After != "(content not shown)\n" {
+		t.Errorf("diff false: diff %+v, want the content not shown", r.Diff)
+	}
+	// -vvv prints each module's arguments and diff: a no_log task's must
+	// not be there.
+	if strings.Contains(out, "hidden-secret") {
+		t.Errorf("the output shows a no_log task's content:\n%s", out)
+	}
+	if !strings.Contains(out, "visible-marker") {
+		t.Errorf("the output shows no task's content, so the check above proved nothing:\n%s", out)
 	}
 }

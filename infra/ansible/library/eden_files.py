@@ -5,7 +5,9 @@
 # ansible.builtin.copy and template spend two remote calls on each (a stat,
 # then the file module), which made most of a second deploy's time. The
 # content is rendered on the controller (lookup('template') or
-# lookup('file')), so this module only compares and writes.
+# lookup('file')), so this module only compares and writes. A task writing
+# a file that holds secrets sets no_log: true, which keeps its arguments
+# out of the output and out of the host's logs.
 
 DOCUMENTATION = r"""
 module: eden_files
@@ -15,7 +17,8 @@ description:
     content (written atomically, through a temporary file and a rename),
     a directory, a symbolic link, or nothing. Entries are applied in order.
   - The result's C(changed) is true when any entry changed; C(changed_paths)
-    lists them.
+    lists them. With --diff, C(diff) shows each change, content included
+    unless the entry's I(diff) is false.
 options:
   files:
     description: What to put in place, in order.
@@ -30,8 +33,12 @@ options:
         choices: [file, directory, link, absent]
         default: file
       content:
-        description: A file's content (state file). Never logged, as it may hold secrets.
+        description: A file's content (state file). For a file holding secrets, set no_log on the task.
         type: str
+      diff:
+        description: Show the content in the diff of a changed file (with --diff).
+        type: bool
+        default: true
       remote_src:
         description: Take a file's content from this file on the host (state file).
         type: path
@@ -83,21 +90,43 @@ def parse_mode(entry):
         raise Failure("%s: mode %r is not octal" % (entry["path"], entry["mode"]))
 
 
+def user_name(uid):
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def group_name(gid):
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
+
+
+def change(path, before, after):
+    """A diff as Ansible shows it."""
+    return {"before_header": path, "after_header": path, "before": before, "after": after}
+
+
 def fix_attributes(path, entry, check):
-    """Owner, group and mode of an existing path; True when one changed."""
+    """Owner, group and mode of an existing path: a diff when one changed,
+    else None."""
     uid, gid = lookup_ids(entry)
     mode = parse_mode(entry)
     st = os.lstat(path)
-    changed = False
+    before, after = {}, {}
     if (uid != -1 and st.st_uid != uid) or (gid != -1 and st.st_gid != gid):
-        changed = True
+        before["owner"], before["group"] = user_name(st.st_uid), group_name(st.st_gid)
+        after["owner"] = entry.get("owner") or before["owner"]
+        after["group"] = entry.get("group") or before["group"]
         if not check:
             os.chown(path, uid, gid)
     if mode is not None and stat.S_IMODE(st.st_mode) != mode:
-        changed = True
+        before["mode"], after["mode"] = "%04o" % stat.S_IMODE(st.st_mode), "%04o" % mode
         if not check:
             os.chmod(path, mode)
-    return changed
+    return change(path, before, after) if after else None
 
 
 def wanted_content(entry):
@@ -112,24 +141,32 @@ def wanted_content(entry):
     return entry["content"].encode("utf-8")
 
 
+def shown(entry, data):
+    if not entry["diff"]:
+        return "(content not shown)\n"
+    return data.decode("utf-8", "replace")
+
+
 def put_file(entry, check):
     path = entry["path"]
     want = wanted_content(entry)
+    have = None
     if os.path.lexists(path):
         if os.path.islink(path) or not os.path.isfile(path):
             raise Failure("%s: exists and is not a regular file" % path)
         if not entry["force"]:
             return fix_attributes(path, entry, check)
         with open(path, "rb") as f:
-            same = f.read() == want
-        if same:
+            have = f.read()
+        if have == want:
             return fix_attributes(path, entry, check)
+    diff = change(path, shown(entry, have) if have is not None else "", shown(entry, want))
     if check:
-        return True
+        return diff
     uid, gid = lookup_ids(entry)
     mode = parse_mode(entry)
     if mode is None:
-        mode = stat.S_IMODE(os.stat(path).st_mode) if os.path.exists(path) else 0o644
+        mode = stat.S_IMODE(os.stat(path).st_mode) if have is not None else 0o644
     fd, tmp = tempfile.mkstemp(prefix=".eden_files.", dir=os.path.dirname(path))
     try:
         with os.fdopen(fd, "wb") as f:
@@ -142,7 +179,7 @@ def put_file(entry, check):
     except BaseException:
         os.unlink(tmp)
         raise
-    return True
+    return diff
 
 
 def put_directory(entry, check):
@@ -154,35 +191,41 @@ def put_directory(entry, check):
     if not check:
         os.makedirs(path)
         fix_attributes(path, entry, check)
-    return True
+    return change(path, {"state": "absent"}, {"state": "directory"})
 
 
 def put_link(entry, check):
     path, src = entry["path"], entry.get("src")
     if not src:
         raise Failure("%s: a link needs src" % path)
+    before = {"state": "absent"}
     if os.path.islink(path):
         if os.readlink(path) == src:
-            return False
+            return None
+        before = {"state": "link", "src": os.readlink(path)}
     elif os.path.isdir(path):
         raise Failure("%s: is a directory, not a link" % path)
+    elif os.path.lexists(path):
+        before = {"state": "file"}
     if not check:
         tmp = os.path.join(os.path.dirname(path), ".eden_files.%d.%s" % (os.getpid(), os.path.basename(path)))
         os.symlink(src, tmp)
         os.rename(tmp, path)
-    return True
+    return change(path, before, {"state": "link", "src": src})
 
 
 def put_absent(entry, check):
     path = entry["path"]
     if not os.path.lexists(path):
-        return False
+        return None
+    isdir = os.path.isdir(path) and not os.path.islink(path)
+    before = {"state": "directory" if isdir else "link" if os.path.islink(path) else "file"}
     if not check:
-        if os.path.isdir(path) and not os.path.islink(path):
+        if isdir:
             shutil.rmtree(path)
         else:
             os.unlink(path)
-    return True
+    return change(path, before, {"state": "absent"})
 
 
 PUT = {"file": put_file, "directory": put_directory, "link": put_link, "absent": put_absent}
@@ -198,8 +241,8 @@ def main():
                 options=dict(
                     path=dict(type="path", required=True),
                     state=dict(type="str", default="file", choices=sorted(PUT)),
-                    # 000_config.py holds passwords: never logged.
-                    content=dict(type="str", no_log=True),
+                    content=dict(type="str"),
+                    diff=dict(type="bool", default=True),
                     remote_src=dict(type="path"),
                     force=dict(type="bool", default=True),
                     src=dict(type="str"),
@@ -211,16 +254,25 @@ def main():
         ),
         supports_check_mode=True,
     )
-    changed = []
+    changed, diffs = [], []
+
+    def result(**kwargs):
+        out = dict(changed=bool(changed), changed_paths=changed, **kwargs)
+        if module._diff:
+            out["diff"] = diffs
+        return out
+
     for entry in module.params["files"]:
         try:
-            if PUT[entry["state"]](entry, module.check_mode):
-                changed.append(entry["path"])
+            diff = PUT[entry["state"]](entry, module.check_mode)
         except Failure as e:
-            module.fail_json(msg=str(e), changed=bool(changed), changed_paths=changed)
+            module.fail_json(**result(msg=str(e)))
         except OSError as e:
-            module.fail_json(msg="%s: %s" % (entry["path"], e), changed=bool(changed), changed_paths=changed)
-    module.exit_json(changed=bool(changed), changed_paths=changed)
+            module.fail_json(**result(msg="%s: %s" % (entry["path"], e)))
+        if diff is not None:
+            changed.append(entry["path"])
+            diffs.append(diff)
+    module.exit_json(**result())
 
 
 if __name__ == "__main__":
