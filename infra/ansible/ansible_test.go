@@ -95,14 +95,11 @@ func includedRoles(n any) []string {
 // secretsDirVar is the variable through which the roles read secrets.
 const secretsDirVar = "eden_secrets_dir"
 
-// No task puts a secret on a command line: Ansible runs a task's
-// environment as part of the command it starts (ps shows it, sudo logs
-// it), and a command's arguments are as visible. Secrets reach commands on
-// stdin or in files. A secret is anything read through eden_secrets_dir,
-// directly or through a role variable that reads it.
-func TestNoSecretOnACommandLine(t *testing.T) {
-	// Role variables whose value reads a secret, found to a fixed point
-	// (one may read another).
+// secretNames lists what reads a secret: eden_secrets_dir, every role
+// template that names one, and every role variable whose value names one
+// (found to a fixed point: one may name another).
+func secretNames(t *testing.T) []string {
+	t.Helper()
 	defs := map[string]string{}
 	varFiles, _ := fs.Glob(Files, "roles/*/vars/main.yml")
 	defaults, _ := fs.Glob(Files, "roles/*/defaults/main.yml")
@@ -116,6 +113,10 @@ func TestNoSecretOnACommandLine(t *testing.T) {
 			defs[name] = string(b)
 		}
 	}
+	templates, _ := fs.Glob(Files, "roles/*/templates/*")
+	for _, p := range templates {
+		defs[path.Base(p)] = string(mustRead(t, p))
+	}
 	secret := []string{secretsDirVar}
 	for grown := true; grown; {
 		grown = false
@@ -125,24 +126,112 @@ func TestNoSecretOnACommandLine(t *testing.T) {
 			}
 		}
 	}
-	if !slices.Contains(secret, "eden_db_password_line") {
-		t.Fatalf("eden_db_password_line is not seen as a secret (found %v): the check below would prove nothing", secret)
+	for _, want := range []string{"eden_db_password_line", "000_config.py.j2", "eden_config_file"} {
+		if !slices.Contains(secret, want) {
+			t.Fatalf("%s is not seen as reading a secret (found %v): the checks would prove nothing", want, secret)
+		}
 	}
+	return secret
+}
 
+// taskFiles parses every playbook, task and handler file.
+func taskFiles(t *testing.T) map[string]any {
+	t.Helper()
 	files, _ := fs.Glob(Files, "*.yml")
 	tasks, _ := fs.Glob(Files, "roles/*/tasks/*.yml")
 	handlers, _ := fs.Glob(Files, "roles/*/handlers/*.yml")
+	out := map[string]any{}
 	for _, p := range append(append(files, tasks...), handlers...) {
 		var doc any
 		if err := yaml.Unmarshal(mustRead(t, p), &doc); err != nil {
 			t.Fatalf("%s: %v", p, err)
 		}
+		out[p] = doc
+	}
+	return out
+}
+
+// No task puts a secret on a command line: Ansible runs a task's
+// environment as part of the command it starts (ps shows it, sudo logs
+// it), and a command's arguments are as visible. Secrets reach commands on
+// stdin or in files.
+func TestNoSecretOnACommandLine(t *testing.T) {
+	secret := secretNames(t)
+	for p, doc := range taskFiles(t) {
 		for _, v := range commandLineValues(doc) {
 			if mentionsAny(v, secret) {
 				t.Errorf("%s: a secret on a command line (an environment or argument): %s", p, v)
 			}
 		}
 	}
+}
+
+// Every task that reads a secret is no_log: its arguments (a password on
+// stdin, 000_config.py's content) stay out of the run log and the host's
+// logs.
+func TestTasksReadingSecretsAreNoLog(t *testing.T) {
+	secret := secretNames(t)
+	seen := 0
+	for p, doc := range taskFiles(t) {
+		for _, task := range tasksOf(doc, false) {
+			text, _ := yaml.Marshal(withoutName(task.m))
+			if !mentionsAny(string(text), secret) {
+				continue
+			}
+			seen++
+			if !task.noLog {
+				t.Errorf("%s: task %q reads a secret but is not no_log", p, task.m["name"])
+			}
+		}
+	}
+	if seen < 5 {
+		t.Errorf("only %d tasks read a secret: the check proved little", seen)
+	}
+}
+
+// task is one task of a file, and whether it or a block around it is
+// no_log.
+type task struct {
+	m     map[string]any
+	noLog bool
+}
+
+// tasksOf returns the tasks of a parsed playbook, task or handler file:
+// a play's tasks and handlers, a block's tasks, rescue and always.
+func tasksOf(n any, noLog bool) []task {
+	var out []task
+	list, _ := n.([]any)
+	for _, x := range list {
+		m, ok := x.(map[string]any)
+		if !ok {
+			continue
+		}
+		nl := noLog || m["no_log"] == true
+		if _, play := m["hosts"]; play {
+			for _, k := range []string{"pre_tasks", "tasks", "post_tasks", "handlers"} {
+				out = append(out, tasksOf(m[k], nl)...)
+			}
+			continue
+		}
+		if _, block := m["block"]; block {
+			for _, k := range []string{"block", "rescue", "always"} {
+				out = append(out, tasksOf(m[k], nl)...)
+			}
+			continue
+		}
+		out = append(out, task{m: m, noLog: nl})
+	}
+	return out
+}
+
+func withoutName(m map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range m {
+		if k != "name" {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 func mustRead(t *testing.T, p string) []byte {
