@@ -158,7 +158,8 @@ func TestEdenFilesModule(t *testing.T) {
 	changedA[1] = owned(map[string]any{"path": d + "/a", "content": "two\n", "mode": "0600"})
 	changedA[3] = owned(map[string]any{"path": d + "/keep", "content": "second", "force": false, "mode": "0644"})
 	withDiff := func(task map[string]any) map[string]any { task["diff"] = true; return task }
-	checkMode := edenFiles("Check mode", owned(map[string]any{"path": d + "/a", "content": "not written", "mode": "0600"}))
+	checkMode := edenFiles("Check mode", owned(map[string]any{"path": d + "/a", "content": "not written", "mode": "0600"}),
+		map[string]any{"path": d + "/c", "remote_src": d + "/not-checked-out-yet"})
 	checkMode["check_mode"] = true
 	secret := withDiff(edenFiles("A secret", map[string]any{"path": d + "/s", "content": "hidden-secret\n"}))
 	secret["no_log"] = true
@@ -214,8 +215,11 @@ func TestEdenFilesModule(t *testing.T) {
 	if r := res[3]; !r.Changed || readFile(t, p("d/b")) != "two\n" {
 		t.Errorf("remote_src: %+v, d/b holds %q", r, readFile(t, p("d/b")))
 	}
-	if r := res[4]; !r.Changed || readFile(t, p("d/a")) != "two\n" {
-		t.Errorf("check mode: %+v, d/a holds %q; want a change reported and none made", r, readFile(t, p("d/a")))
+	if r := res[4]; !r.Changed || r.Failed || len(r.ChangedPaths) != 2 || readFile(t, p("d/a")) != "two\n" {
+		t.Errorf("check mode: %+v, d/a holds %q; want two changes reported (a missing remote_src included) and none made", r, readFile(t, p("d/a")))
+	}
+	if _, err := os.Lstat(p("d/c")); !os.IsNotExist(err) {
+		t.Errorf("check mode wrote d/c: %v", err)
 	}
 	if r := res[5]; !r.Failed || !strings.Contains(r.Msg, "is not a regular file") {
 		t.Errorf("a directory in the way: %+v, want a failure saying so", r)

@@ -129,8 +129,12 @@ def fix_attributes(path, entry, check):
     return change(path, before, after) if after else None
 
 
-def wanted_content(entry):
+def wanted_content(entry, check):
+    """The file's content; None in check mode when remote_src is not there
+    yet (a dry run of a first deploy has not checked it out)."""
     if entry.get("remote_src"):
+        if check and not os.path.exists(entry["remote_src"]):
+            return None
         try:
             with open(entry["remote_src"], "rb") as f:
                 return f.read()
@@ -149,7 +153,9 @@ def shown(entry, data):
 
 def put_file(entry, check):
     path = entry["path"]
-    want = wanted_content(entry)
+    want = wanted_content(entry, check)
+    if want is None:
+        return change(path, "", "(a copy of %s, which is not there yet)\n" % entry["remote_src"])
     have = None
     if os.path.lexists(path):
         if os.path.islink(path) or not os.path.isfile(path):
