@@ -466,6 +466,9 @@ type plane struct {
 	sig     *signaler
 	runner  *ssh.Runner
 	label   string // "all-in-one" or "3-tier", for timings
+	// packages is how the servers got their packages (packageMode(), or
+	// "none" on a bare server), for timings.
+	packages string
 
 	timings []timing
 }
@@ -492,7 +495,7 @@ func newPlane(t *testing.T, label string, c *testhost.Cluster, d *deploy.Deploym
 		label = c.Distro.String() + "/" + label // "ubuntu-24.04/all-in-one"
 	}
 	dir := t.TempDir()
-	p := &plane{t: t, d: d, c: c, sig: newSignaler(), label: label}
+	p := &plane{t: t, d: d, c: c, sig: newSignaler(), label: label, packages: packageMode()}
 	var err error
 	if p.blobs, err = blobfs.Open(filepath.Join(dir, "blobs")); err != nil {
 		t.Fatal(err)
@@ -595,7 +598,7 @@ func (p *plane) runSteps(label string, r *deploy.Run) {
 			DeploymentID: d.ID, RunID: r.ID, StepIndex: i, StepName: step.Name,
 			BundleKey: step.BundleKey, Playbook: step.Playbook,
 			Token: r.ID + "/" + strconv.Itoa(i), Timeout: 20 * time.Minute,
-			SSHUser: d.SSHUser, LogKey: step.LogKey,
+			SSHUser: d.SSHUser, LogKey: step.LogKey, DryRun: r.DryRun,
 		}
 		for _, h := range step.Hosts {
 			disp.Hosts = append(disp.Hosts, deploy.DispatchHost{Host: h})
@@ -687,7 +690,7 @@ func (p *plane) report() {
 	for _, x := range p.timings {
 		parts = append(parts, fmt.Sprintf("%s/%s=%.1fs(changed=%d)", x.Run, x.Step, x.Took.Seconds(), x.Changed))
 	}
-	t.Logf("timing summary %s [packages=%s]: %s", p.label, packageMode(), strings.Join(parts, " "))
+	t.Logf("timing summary %s [packages=%s]: %s", p.label, p.packages, strings.Join(parts, " "))
 	if path := os.Getenv(EnvReport); path != "" {
 		f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 		if err != nil {
@@ -696,7 +699,7 @@ func (p *plane) report() {
 		}
 		defer f.Close()
 		for _, x := range p.timings {
-			fmt.Fprintf(f, "%s\t%s\t%s\t%s\t%.1f\t%d\n", time.Now().UTC().Format(time.RFC3339), packageMode(), x.Deployment, x.Run+"/"+x.Step, x.Took.Seconds(), x.Changed)
+			fmt.Fprintf(f, "%s\t%s\t%s\t%s\t%.1f\t%d\n", time.Now().UTC().Format(time.RFC3339), p.packages, x.Deployment, x.Run+"/"+x.Step, x.Took.Seconds(), x.Changed)
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/edendeploy/edendeploy/internal/deploy"
 	"github.com/edendeploy/edendeploy/internal/testhost"
+	"github.com/edendeploy/edendeploy/internal/testpeer"
 )
 
 // systemName is a setting no quote, backslash, newline or Jinja markup may
@@ -36,6 +37,47 @@ func TestInstall(t *testing.T) {
 	t.Run("all-in-one", func(t *testing.T) { testAllInOne(t, testhost.Debian12) })
 	t.Run("3-tier", testThreeTier)
 	t.Run("ubuntu-24.04", testUbuntu)
+	t.Run("dry-run-bare", testDryRunBare)
+}
+
+// dryRun runs a dry run of the first deploy of typ (edenctl deployment
+// create --dry-run): it must succeed, report changes, and make nothing.
+func dryRun(t *testing.T, p *plane, h *testhost.Host, typ deploy.InstanceType) *deploy.Run {
+	t.Helper()
+	r := p.run("dry run", deploy.RunRequest{Kind: deploy.RunDeploy, Instance: typ, DryRun: true})
+	if n := changed(r); n == 0 {
+		t.Errorf("a dry run of a first deploy reports no change")
+	}
+	for _, path := range []string{typ.Home(), "/etc/nginx/sites-enabled/eden-" + string(typ),
+		"/etc/uwsgi/apps-enabled/" + string(typ) + ".ini", "/etc/cron.d/eden-backup-" + string(typ),
+		"/usr/local/bin/eden-backup-" + string(typ)} {
+		if _, err := os.Lstat(filepath.Join(h.Root, path)); !os.IsNotExist(err) {
+			t.Errorf("the dry run made %s (%v)", path, err)
+		}
+	}
+	if passwd := sh(t, h, "cat", "/etc/passwd"); strings.Contains(passwd, "\nweb2py:") {
+		t.Errorf("the dry run made the web2py user")
+	}
+	return r
+}
+
+// A dry run of a first deploy on a bare server (no package installed, no
+// python3-apt either) says what it would install and stops short of what
+// needs the packages, instead of failing.
+func testDryRunBare(t *testing.T) {
+	testpeer.Root(t)
+	testpeer.LookPath(t, "ansible-playbook")
+	c := testhost.StartDebian(t, 1, testhost.WithAptProxy())
+	h := c.Hosts[0]
+	repos := serveRepos(t, c)
+	d := newDeployment(t, repos, []deploy.ServerSpec{{Host: h.Addr, Role: deploy.RoleAll}}, deploy.InstanceDemo)
+	p := newPlane(t, "dry-run-bare", c, d)
+	p.packages = "none"
+	t.Cleanup(p.report)
+	r := dryRun(t, p, h, deploy.InstanceDemo)
+	if log := p.logText(r.ID); !strings.Contains(log, "Would install") || !strings.Contains(log, "postgresql") {
+		t.Errorf("the dry run does not say what it would install:\n%s", log)
+	}
 }
 
 func newDeployment(t *testing.T, repos *gitRepos, servers []deploy.ServerSpec, typ deploy.InstanceType) *deploy.Deployment {
@@ -276,6 +318,9 @@ func testAllInOne(t *testing.T, distro testhost.Distro) {
 	inst := d.Instance(typ)
 	url := inst.URL + "/"
 
+	// The packages are there (the layer): the dry run goes through every
+	// role's configuration.
+	dryRun(t, p, h, typ)
 	p.run("deploy", deploy.RunRequest{Kind: deploy.RunDeploy, Instance: typ})
 
 	t.Run("deployed", func(t *testing.T) {
