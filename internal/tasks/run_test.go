@@ -124,7 +124,9 @@ type rig struct {
 	lifecycle *lifecycleRecorder
 }
 
-func newRig(t *testing.T, fail string, runnerError bool) *rig {
+// newRig runs the tasks on a bbolt store; wrap, when given, stands between
+// the tasks and the store.
+func newRig(t *testing.T, fail string, runnerError bool, wrap ...func(deploy.Store) deploy.Store) *rig {
 	t.Helper()
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "eden.db"), bolt.Options{})
 	if err != nil {
@@ -132,8 +134,12 @@ func newRig(t *testing.T, fail string, runnerError bool) *rig {
 	}
 	t.Cleanup(func() { st.Close() })
 	rg := &rig{store: st, runner: &fakeRunner{fail: fail, runnerError: runnerError}, lifecycle: &lifecycleRecorder{}}
+	var store deploy.Store = st
+	for _, w := range wrap {
+		store = w(store)
+	}
 	tk, err := tasks.New(tasks.Config{
-		Store: st, Blobs: &memBlobs{m: map[string][]byte{}}, Runner: rg.runner, Renderer: fakeRenderer{},
+		Store: store, Blobs: &memBlobs{m: map[string][]byte{}}, Runner: rg.runner, Renderer: fakeRenderer{},
 		Lifecycle: rg.lifecycle, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -270,6 +276,53 @@ func TestDeployThreeTier(t *testing.T) {
 	t.Logf("a 3-tier deploy took %d state transitions (goal: at most 40)", x.Transitions)
 	if x.Transitions != len(path) {
 		t.Errorf("transitions = %d, want one per state entered (%d)", x.Transitions, len(path))
+	}
+}
+
+// instanceAtRunEnd records, at the write that ends a run, the status its
+// deployment's instance had then.
+type instanceAtRunEnd struct {
+	deploy.Store
+	mu   sync.Mutex
+	seen []deploy.InstanceStatus
+}
+
+func (s *instanceAtRunEnd) UpdateRun(ctx context.Context, r *deploy.Run) error {
+	if r.Status.Terminal() {
+		d, err := s.Store.GetDeployment(ctx, r.DeploymentID)
+		if err != nil {
+			return err
+		}
+		s.mu.Lock()
+		s.seen = append(s.seen, d.Instance(r.Instance).Status)
+		s.mu.Unlock()
+	}
+	return s.Store.UpdateRun(ctx, r)
+}
+
+// Whoever sees a deploy run ended reads its instance as that end left
+// it: the instance is written first (a client polling the run, then the
+// deployment, saw "deploying" after a succeeded run).
+func TestInstanceWrittenBeforeTheRunEnds(t *testing.T) {
+	for _, fail := range []string{"", "eden"} {
+		want := deploy.InstanceDeployed
+		if fail != "" {
+			want = deploy.InstanceFailed
+		}
+		t.Run(string(want), func(t *testing.T) {
+			rec := &instanceAtRunEnd{}
+			rg := newRig(t, fail, false, func(s deploy.Store) deploy.Store { rec.Store = s; return rec })
+			d, r := threeTier(t)
+			if err := rg.store.CreateDeployment(context.Background(), d, r); err != nil {
+				t.Fatal(err)
+			}
+			rg.execute(t, r)
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			if len(rec.seen) != 1 || rec.seen[0] != want {
+				t.Errorf("instance status when the run ended: %v, want [%s]", rec.seen, want)
+			}
+		})
 	}
 }
 

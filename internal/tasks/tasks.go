@@ -353,9 +353,13 @@ type Finished struct {
 // caught error's reason (any step still running is marked failed). A run
 // already ended (cancelled) keeps its status. The instance a deploy or
 // add-instance installs becomes deployed or failed.
+//
+// The instance's status is written before the run's: whoever sees the run
+// ended (edenctl --wait, an API client polling it) then reads the
+// deployment as that end left it, never an instance still deploying.
 func (t *Tasks) FinishRun(ctx context.Context, in FinishInput) (Finished, error) {
 	ref := RunRef{in.DeploymentID, in.RunID}
-	r, err := t.updateRun(ctx, ref, func(r *deploy.Run) error {
+	finish := func(r *deploy.Run) error {
 		if r.Status.Terminal() {
 			return nil
 		}
@@ -374,16 +378,37 @@ func (t *Tasks) FinishRun(ctx context.Context, in FinishInput) (Finished, error)
 			}
 		}
 		return r.MoveTo(deploy.RunFailed, now)
-	})
+	}
+	// The deployment was deleted while the run ran: nothing to record.
+	deleted := func(err error) bool { return deploy.IsKind(err, deploy.KindNotFound) }
+	ended, err := t.cfg.Store.GetRun(ctx, in.DeploymentID, in.RunID)
 	if err != nil {
-		if deploy.IsKind(err, deploy.KindNotFound) {
-			// The deployment was deleted while the run ran: nothing to record.
+		if deleted(err) {
+			return Finished{Status: deploy.RunCancelled}, nil
+		}
+		return Finished{}, t.taskError("get run", err)
+	}
+	if err := finish(ended); err != nil {
+		return Finished{}, err
+	}
+	if err := t.observe(ctx, ended); err != nil {
+		if deleted(err) {
 			return Finished{Status: deploy.RunCancelled}, nil
 		}
 		return Finished{}, err
 	}
-	if err := t.observe(ctx, r); err != nil {
+	r, err := t.updateRun(ctx, ref, finish)
+	if err != nil {
+		if deleted(err) {
+			return Finished{Status: deploy.RunCancelled}, nil
+		}
 		return Finished{}, err
+	}
+	// Cancelled in between: the instance follows the run's real end.
+	if r.Status != ended.Status {
+		if err := t.observe(ctx, r); err != nil {
+			return Finished{}, err
+		}
 	}
 	if t.cfg.RunEnded != nil {
 		t.cfg.RunEnded(ctx, r)
