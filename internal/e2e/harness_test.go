@@ -221,18 +221,21 @@ func (c client) must(want int, method, path, pattern string, body, v any) http.H
 	return h
 }
 
-// waitRun polls the run until it ends (at most limit), and returns it.
+// waitRun polls the run until it ends, and its lifecycle action (if any)
+// is completed (at most limit), and returns it.
 func (c client) waitRun(dep, run string, limit time.Duration) *deploy.Run {
 	c.t.Helper()
 	deadline := time.Now().Add(limit)
 	var r deploy.Run
 	for {
 		c.must(200, "GET", "/v1/deployments/"+dep+"/runs/"+run, "/v1/deployments/{id}/runs/{run}", nil, &r)
-		if r.Status.Terminal() {
+		// A run started by a lifecycle hook completes its action after it
+		// ends (the state machine's CompleteLifecycle): wait for that too.
+		if r.Status.Terminal() && (r.Lifecycle == nil || !r.Lifecycle.CompletedAt.IsZero()) {
 			return &r
 		}
 		if time.Now().After(deadline) {
-			c.t.Fatalf("run %s still %s after %s (steps %+v)", run, r.Status, limit, r.Steps)
+			c.t.Fatalf("run %s still %s (lifecycle %+v) after %s (steps %+v)", run, r.Status, r.Lifecycle, limit, r.Steps)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
