@@ -45,6 +45,13 @@ type Config struct {
 	Logger        *slog.Logger // default: slog.Default()
 	// Account and Region only shape the ARN-like IDs ($$.Execution.Id).
 	Account, Region string
+	// OnEnd, if set, is told of every execution that ends (succeeded,
+	// failed, timed out or aborted), once its end is in the journal, with
+	// the execution as DescribeExecution reports it (its Transitions
+	// final). It runs on the execution's goroutine before Wait returns:
+	// keep it short. An execution that a crash stopped between the two
+	// is not told again.
+	OnEnd func(workflow.Execution)
 }
 
 // Engine runs state machines in-process. It is safe for concurrent use.
@@ -205,6 +212,7 @@ func (e *Engine) Resume(ctx context.Context) (int, error) {
 			x.mu.Lock()
 			x.finishLocked(workflow.StatusFailed, nil, &stateError{Name: "States.Runtime", Cause: "cannot resume after restart: " + err.Error()})
 			x.mu.Unlock()
+			e.ended(x)
 			close(x.done)
 			continue
 		}
@@ -388,6 +396,10 @@ func (e *Engine) DescribeExecution(ctx context.Context, id string) (workflow.Exe
 	if err != nil {
 		return workflow.Execution{}, err
 	}
+	return x.describe(), nil
+}
+
+func (x *execution) describe() workflow.Execution {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	r := x.rec
@@ -395,7 +407,15 @@ func (e *Engine) DescribeExecution(ctx context.Context, id string) (workflow.Exe
 		ID: r.ID, Machine: r.Machine, Name: r.Name, Status: r.Status,
 		Input: append([]byte(nil), r.Input...), Output: append([]byte(nil), r.Output...),
 		Error: r.Error, Cause: r.Cause, Start: r.Start, Stop: r.Stop, Transitions: r.Transitions,
-	}, nil
+	}
+}
+
+// ended tells Config.OnEnd that x ended.
+func (e *Engine) ended(x *execution) {
+	if e.cfg.OnEnd == nil {
+		return
+	}
+	e.cfg.OnEnd(x.describe())
 }
 
 // History returns the execution's events in order, like GetExecutionHistory.

@@ -121,11 +121,11 @@ func (x *execution) run(ctx context.Context) {
 		out, err = x.runBranch(ctx, "", x.def, x.input)
 	}()
 	x.mu.Lock()
-	defer x.mu.Unlock()
 	var stop *stopCause
 	cause := context.Cause(ctx)
 	switch {
 	case errors.Is(cause, errClosing):
+		x.mu.Unlock()
 		return // stays RUNNING; the next Resume continues it
 	case errors.As(cause, &stop):
 		x.finishLocked(workflow.StatusAborted, nil, &stateError{Name: stop.name, Cause: stop.cause})
@@ -140,6 +140,8 @@ func (x *execution) run(ctx context.Context) {
 	default:
 		x.finishLocked(workflow.StatusSucceeded, out, nil)
 	}
+	x.mu.Unlock()
+	x.e.ended(x)
 }
 
 // enterLocked moves branch b into state st with input, counting one
