@@ -117,11 +117,15 @@ type Step struct {
 	// CommandID is the runner's handle of the dispatched step (SSM command
 	// ID, or a local process handle), used to cancel it and to find the
 	// task token when its completion is signalled.
-	CommandID  string       `json:"command_id,omitempty"`
-	Results    []HostResult `json:"results,omitempty"`
-	Error      string       `json:"error,omitempty"`
-	StartedAt  time.Time    `json:"started_at,omitzero"`
-	FinishedAt time.Time    `json:"finished_at,omitzero"`
+	CommandID string       `json:"command_id,omitempty"`
+	Results   []HostResult `json:"results,omitempty"`
+	Error     string       `json:"error,omitempty"`
+	StartedAt time.Time    `json:"started_at,omitzero"`
+	// DispatchedAt is when the runner took the step (locally: Ansible
+	// started; on AWS: the SSM command was sent). From the run's CreatedAt
+	// to it is how long the run waited on the control plane.
+	DispatchedAt time.Time `json:"dispatched_at,omitzero"`
+	FinishedAt   time.Time `json:"finished_at,omitzero"`
 }
 
 // HostResult is what Ansible reported for one host of a step.

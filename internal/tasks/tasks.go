@@ -198,7 +198,7 @@ func (t *Tasks) PrepareStep(ctx context.Context, in StepRef) (PreparedStep, erro
 		s.LogKey = deploy.StepLogKey(in.DeploymentID, in.RunID, in.Index)
 		s.Status = deploy.StepRunning
 		s.StartedAt = t.cfg.Now()
-		s.FinishedAt = time.Time{}
+		s.DispatchedAt, s.FinishedAt = time.Time{}, time.Time{}
 		s.Results, s.Error = nil, ""
 		return nil
 	})
@@ -259,6 +259,7 @@ func (t *Tasks) DispatchStep(ctx context.Context, in DispatchInput) (Dispatched,
 	}
 	_, err = t.updateRun(ctx, RunRef{d.ID, r.ID}, func(r *deploy.Run) error {
 		r.Steps[in.Step.Index].CommandID = cmd
+		r.Steps[in.Step.Index].DispatchedAt = t.cfg.Now()
 		return nil
 	})
 	if err != nil {
