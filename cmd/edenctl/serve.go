@@ -23,7 +23,8 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 	heartbeat := fs.Duration("heartbeat", 30*time.Second, "")
 	verbose := fs.Bool("verbose", false, "")
 	ansiblePlaybook := fs.String("ansible-playbook", "", "")
-	if _, err := a.parse(fs, args, 0, 0, "[--data-dir DIR] [--addr HOST:PORT] [--roles real|test --record-dir DIR] [--step-timeout D] [--ansible-playbook PATH] [--verbose]"); err != nil {
+	runnerKind := fs.String("runner", "ssh", "")
+	if _, err := a.parse(fs, args, 0, 0, "[--data-dir DIR] [--addr HOST:PORT] [--roles real|test --record-dir DIR] [--step-timeout D] [--ansible-playbook PATH] [--runner ssh|instant] [--verbose]"); err != nil {
 		return err
 	}
 	if *dataDir == "" {
@@ -40,6 +41,16 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 		DataDir: *dataDir, Addr: *addr, Stdout: a.stdout, StepTimeout: *stepTimeout, Heartbeat: *heartbeat,
 		AnsiblePlaybook: *ansiblePlaybook,
 		Log:             slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level})),
+	}
+	switch *runnerKind {
+	case "ssh":
+	case "instant":
+		// Every step succeeds at once and nothing runs: benchmarks of the
+		// control plane alone (make bench-compare).
+		cfg.InstantRunner = true
+		fmt.Fprintln(a.stderr, "edenctl: serving with the instant runner: every step succeeds at once and nothing is deployed (for benchmarks)")
+	default:
+		return usagef("--runner is ssh or instant, not %q", *runnerKind)
 	}
 	switch *roles {
 	case "real":

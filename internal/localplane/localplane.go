@@ -41,11 +41,14 @@ import (
 	"github.com/edendeploy/edendeploy/internal/httpapi"
 	"github.com/edendeploy/edendeploy/internal/lifecycle"
 	"github.com/edendeploy/edendeploy/internal/playbook"
+	"github.com/edendeploy/edendeploy/internal/runcost"
 	"github.com/edendeploy/edendeploy/internal/runlog"
+	"github.com/edendeploy/edendeploy/internal/runner/instant"
 	"github.com/edendeploy/edendeploy/internal/runner/ssh"
 	secretfile "github.com/edendeploy/edendeploy/internal/secrets/file"
 	"github.com/edendeploy/edendeploy/internal/store/bolt"
 	"github.com/edendeploy/edendeploy/internal/tasks"
+	"github.com/edendeploy/edendeploy/internal/workflow"
 	"github.com/edendeploy/edendeploy/internal/workflow/asl"
 	"github.com/edendeploy/edendeploy/statemachine"
 )
@@ -75,6 +78,10 @@ type Config struct {
 	// AnsiblePlaybook is the ansible-playbook to run; default the one in
 	// /usr/local/bin:/usr/bin:/bin.
 	AnsiblePlaybook string
+	// InstantRunner replaces Ansible over SSH with a runner that completes
+	// every step at once, running nothing (internal/runner/instant): for
+	// benchmarks of the control plane alone.
+	InstantRunner bool
 }
 
 // Plane is a running local control plane.
@@ -82,7 +89,8 @@ type Plane struct {
 	cfg     Config
 	store   *bolt.Store
 	engine  *asl.Engine
-	runner  *ssh.Runner
+	runner  *ssh.Runner     // nil with InstantRunner
+	instant *instant.Runner // nil without
 	logs    *runlog.Store
 	tokens  *auth.Tokens
 	handler http.Handler
@@ -142,16 +150,23 @@ func New(ctx context.Context, cfg Config) (p *Plane, err error) {
 	// The engine and the runner signal each other: the runner reports a
 	// step's end to the engine, the engine's tasks dispatch to the runner.
 	signals := &lateSignaler{}
-	if p.runner, err = ssh.New(ssh.Config{
-		DataDir: filepath.Join(cfg.DataDir, "runner"), Blobs: blobs, Secrets: secrets, Log: p.logs,
-		Signaler: signals, ExtraVars: cfg.ExtraVars, Heartbeat: cfg.Heartbeat, AnsiblePlaybook: cfg.AnsiblePlaybook,
-		DefaultTimeout: cfg.StepTimeout, Logger: cfg.Log,
-	}); err != nil {
-		return nil, err
+	var run deploy.Runner
+	if cfg.InstantRunner {
+		p.instant = instant.New(signals, cfg.Log)
+		run = p.instant
+	} else {
+		if p.runner, err = ssh.New(ssh.Config{
+			DataDir: filepath.Join(cfg.DataDir, "runner"), Blobs: blobs, Secrets: secrets, Log: p.logs,
+			Signaler: signals, ExtraVars: cfg.ExtraVars, Heartbeat: cfg.Heartbeat, AnsiblePlaybook: cfg.AnsiblePlaybook,
+			DefaultTimeout: cfg.StepTimeout, Logger: cfg.Log,
+		}); err != nil {
+			return nil, err
+		}
+		run = p.runner
 	}
 	lifecycleDone := &lifecycleRecorder{log: cfg.Log}
 	tk, err := tasks.New(tasks.Config{
-		Store: p.store, Blobs: blobs, Runner: p.runner,
+		Store: p.store, Blobs: blobs, Runner: run,
 		Renderer: playbook.Renderer{Options: playbook.Options{Roles: cfg.Roles}}, Lifecycle: lifecycleDone,
 		StepTimeout: cfg.StepTimeout, Log: cfg.Log,
 		RunEnded: func(_ context.Context, r *deploy.Run) { p.closeLog(r.ID) },
@@ -171,7 +186,19 @@ func New(ctx context.Context, cfg Config) (p *Plane, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if p.engine, err = asl.New(asl.Config{Registry: reg, Journal: journal, Substitutions: subs, Logger: cfg.Log}); err != nil {
+	// Each run gets the transitions its execution made once it has ended.
+	cost := &runcost.Recorder{Runs: p.store, Log: cfg.Log}
+	ended := func(x workflow.Execution) {
+		if x.Machine != statemachine.RunMachine {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := cost.Record(ctx, x.Input, x.Transitions); err != nil {
+			cfg.Log.Error("could not record a run's transitions", "execution", x.ID, "err", err)
+		}
+	}
+	if p.engine, err = asl.New(asl.Config{Registry: reg, Journal: journal, Substitutions: subs, Logger: cfg.Log, OnEnd: ended}); err != nil {
 		return nil, err
 	}
 	if err := p.engine.Load(statemachine.RunMachine, statemachine.Run); err != nil {
@@ -180,7 +207,7 @@ func New(ctx context.Context, cfg Config) (p *Plane, err error) {
 	signals.set(p.engine)
 
 	svc, err := control.New(control.Config{
-		Store: p.store, Secrets: secrets, Blobs: blobs, Workflow: p.engine, Runner: p.runner,
+		Store: p.store, Secrets: secrets, Blobs: blobs, Workflow: p.engine, Runner: run,
 		Machine: statemachine.RunMachine, Log: cfg.Log,
 		RunEnded: func(_ context.Context, r *deploy.Run) { p.closeLog(r.ID) },
 	})
@@ -208,6 +235,9 @@ func New(ctx context.Context, cfg Config) (p *Plane, err error) {
 	}
 	// Steps whose Ansible ran when the plane last stopped are dispatched
 	// again (the state machine retries on RunnerLost).
+	if p.runner == nil {
+		return p, nil
+	}
 	if lost, err := p.runner.Recover(ctx); err != nil {
 		cfg.Log.ErrorContext(ctx, "could not report every lost step; they fail when their heartbeat times out", "err", err)
 	} else if lost > 0 {
@@ -281,10 +311,13 @@ func (p *Plane) close() {
 	if p.engine != nil {
 		p.engine.Close()
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
 	if p.runner != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		p.runner.Shutdown(ctx)
-		cancel()
+	}
+	if p.instant != nil {
+		p.instant.Wait(ctx)
 	}
 	if p.store != nil {
 		p.store.Close()
