@@ -77,6 +77,7 @@ const (
 	API               = "ApiFunction"
 	SSMStatus         = "SsmStatusFunction"
 	Lifecycle         = "LifecycleFunction"
+	ExecutionEnded    = "ExecutionEndedFunction"
 )
 
 // TaskFunctions are the logical IDs of the six task functions.
@@ -98,6 +99,7 @@ var Functions = map[string]Function{
 	CompleteLifecycle: {CompleteLifecycle, "functions/completelifecycle", taskEnv},
 	SSMStatus:         {SSMStatus, "functions/ssmstatus", []string{EnvBucket, EnvDocumentName}},
 	Lifecycle:         {Lifecycle, "functions/lifecycle", []string{EnvTable, EnvParameterPrefix, EnvStateMachineARN, EnvRunRetention}},
+	ExecutionEnded:    {ExecutionEnded, "functions/executionended", []string{EnvTable, EnvRunRetention}},
 }
 
 // LogicalIDs returns the functions' logical IDs, sorted.

@@ -78,6 +78,12 @@ var IAM = map[string]map[string]string{
 		"autoscaling:CompleteLifecycleAction": "ABANDON a launch that cannot join, CONTINUE a terminate of no deployment",
 		"ec2:DescribeInstances":               "the launching instance's private address",
 	},
+	ExecutionEnded: {
+		"dynamodb:GetItem":           "GetRun",
+		"dynamodb:PutItem":           "UpdateRun (the run's transitions)",
+		"dynamodb:DeleteItem":        "UpdateRun's transaction that finishes a run frees its slot: on the code path, not taken here",
+		"states:GetExecutionHistory": "count the ended execution's transitions",
+	},
 }
 
 // EventSourceIAM lists actions a function's role needs for Lambda's own

@@ -19,6 +19,7 @@ import (
 
 	"github.com/edendeploy/edendeploy/internal/config"
 	"github.com/edendeploy/edendeploy/internal/lifecycle"
+	"github.com/edendeploy/edendeploy/internal/runcost"
 	ssmrunner "github.com/edendeploy/edendeploy/internal/runner/ssm"
 	"github.com/edendeploy/edendeploy/internal/store/dynamo"
 	"github.com/edendeploy/edendeploy/internal/tasks"
@@ -280,6 +281,16 @@ func TestEvents(t *testing.T) {
 	}
 	if got := ref(Get(ssmEv, "detail", "document-name", "0")); got != "ApplyBundleDocument" {
 		t.Errorf("ssm rule is not filtered to the apply-bundle document: %v", Get(ssmEv, "detail"))
+	}
+	endEv := Get(tpl.Props(config.ExecutionEnded), "Events", "ExecutionEnded", "Properties", "Pattern")
+	if Get(endEv, "source", "0") != runcost.EventSource || Get(endEv, "detail-type", "0") != runcost.EventDetailType {
+		t.Errorf("execution-ended rule source %v, detail-type %v", Get(endEv, "source"), Get(endEv, "detail-type"))
+	}
+	if got := ref(Get(endEv, "detail", "stateMachineArn", "0")); got != "RunStateMachine" {
+		t.Errorf("execution-ended rule is not filtered to the run state machine: %v", Get(endEv, "detail"))
+	}
+	if diff := cmp.Diff([]any{"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}, Get(endEv, "detail", "status")); diff != "" {
+		t.Errorf("execution-ended rule statuses (-want +got):\n%s", diff)
 	}
 	rule := tpl.Props("LifecycleRule")
 	if got := Get(rule, "EventPattern", "source", "0"); got != "aws.autoscaling" {

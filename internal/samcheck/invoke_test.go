@@ -186,6 +186,23 @@ func TestInvokeFunctions(t *testing.T) {
 				}
 			}
 		}},
+		{fn: config.ExecutionEnded, event: "sfn-execution-status-succeeded.json", check: func(t *testing.T, resp []byte, p *peers.Peers) {
+			calls := wantCalls(t, p, "sfn", "GetExecutionHistory", 1)
+			if len(calls) == 1 && (calls[0].Body["executionArn"] != peers.SampleExecutionARN || calls[0].Body["includeExecutionData"] != false) {
+				t.Errorf("GetExecutionHistory %v", calls[0].Body)
+			}
+			store, err := p.Store()
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := store.GetRun(context.Background(), peers.SampleDeployment, peers.SampleRun)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Transitions != peers.SampleTransitions || r.Status != deploy.RunSucceeded {
+				t.Errorf("run %s: %d transitions, want %d", r.Status, r.Transitions, peers.SampleTransitions)
+			}
+		}},
 		{fn: config.Lifecycle, event: "lifecycle-launch.json", check: lifecycleOutcome("scale-out", 1, "")},
 		{fn: config.Lifecycle, event: "lifecycle-launch-redelivered.json", check: func(t *testing.T, resp []byte, p *peers.Peers) {
 			lifecycleOutcome("scale-out", 1, "")(t, resp, p)

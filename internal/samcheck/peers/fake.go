@@ -63,12 +63,13 @@ func (f *Fake) record(c Call) {
 // send, as the services' API references document them (the subset used).
 var jsonOps = map[string]map[string]struct{ required, optional []string }{
 	"sfn": {
-		"StartExecution":    {[]string{"stateMachineArn"}, []string{"name", "input", "traceHeader"}},
-		"StopExecution":     {[]string{"executionArn"}, []string{"error", "cause"}},
-		"DescribeExecution": {[]string{"executionArn"}, nil},
-		"SendTaskSuccess":   {[]string{"taskToken", "output"}, nil},
-		"SendTaskFailure":   {[]string{"taskToken"}, []string{"error", "cause"}},
-		"SendTaskHeartbeat": {[]string{"taskToken"}, nil},
+		"StartExecution":      {[]string{"stateMachineArn"}, []string{"name", "input", "traceHeader"}},
+		"StopExecution":       {[]string{"executionArn"}, []string{"error", "cause"}},
+		"DescribeExecution":   {[]string{"executionArn"}, nil},
+		"SendTaskSuccess":     {[]string{"taskToken", "output"}, nil},
+		"SendTaskFailure":     {[]string{"taskToken"}, []string{"error", "cause"}},
+		"SendTaskHeartbeat":   {[]string{"taskToken"}, nil},
+		"GetExecutionHistory": {[]string{"executionArn"}, []string{"maxResults", "nextToken", "includeExecutionData", "reverseOrder"}},
 	},
 	"ssm": {
 		"PutParameter":           {[]string{"Name", "Value"}, []string{"Type", "Overwrite", "Tier", "KeyId", "Description"}},
@@ -135,6 +136,8 @@ func (f *Fake) answerJSON(service, op string, body map[string]any) any {
 		return map[string]any{"executionArn": arn, "startDate": 1.7640792e9}
 	case "sfn.StopExecution":
 		return map[string]any{"stopDate": 1.7640792e9}
+	case "sfn.GetExecutionHistory":
+		return map[string]any{"events": sampleHistory()}
 	case "ssm.PutParameter":
 		return map[string]any{"Version": 1, "Tier": "Standard"}
 	case "ssm.GetParametersByPath":

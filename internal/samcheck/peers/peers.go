@@ -47,6 +47,9 @@ const (
 	Bucket          = "eden-deploy-local"
 	ParameterPrefix = "/eden-deploy"
 	StateMachineARN = "arn:aws:states:us-east-1:123456789012:stateMachine:RunStateMachine-local"
+	// SampleExecutionARN is the execution of SampleRun in
+	// events/sfn-execution-status-*.json.
+	SampleExecutionARN = "arn:aws:states:us-east-1:123456789012:execution:RunStateMachine-local:r-00000000000000000000000001"
 	// DocumentName is the apply-bundle document's name in the sample SSM
 	// events (events/ssm-command-status-*.json).
 	DocumentName = "EdenDeploy-ApplyBundle-1A2B3C4D5E6F"
@@ -199,6 +202,8 @@ func ScenarioFor(eventFile string) string {
 		return "idle"
 	case strings.HasPrefix(name, "ssm-command-status-"):
 		return "command-sent"
+	case strings.HasPrefix(name, "sfn-execution-status-"):
+		return "idle"
 	}
 	return "empty"
 }

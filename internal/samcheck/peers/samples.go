@@ -52,6 +52,42 @@ func SampleSpec() deploy.Spec {
 	}
 }
 
+// SampleTransitions is what the sample execution's history
+// (GetExecutionHistory) adds up to: the 3-tier deploy of the sample
+// deployment with one retried PrepareStep. StartRun, RunSteps, three
+// states per step, one retry, RecordSuccess, HasLifecycleAction, Outcome,
+// Done.
+const SampleTransitions = 2 + 3*3 + 1 + 4
+
+// sampleHistory is that history's events, without data.
+func sampleHistory() []any {
+	var types []string
+	add := func(t ...string) { types = append(types, t...) }
+	lambda := func() { add("LambdaFunctionScheduled", "LambdaFunctionStarted", "LambdaFunctionSucceeded") }
+	add("ExecutionStarted", "TaskStateEntered")
+	lambda()
+	add("TaskStateExited", "MapStateEntered", "MapStateStarted")
+	for i := range 3 {
+		add("MapIterationStarted", "TaskStateEntered")
+		if i == 0 {
+			add("LambdaFunctionScheduled", "LambdaFunctionStarted", "LambdaFunctionFailed")
+		}
+		lambda()
+		add("TaskStateExited", "TaskStateEntered", "TaskScheduled", "TaskStarted", "TaskSubmitted", "TaskSucceeded", "TaskStateExited", "TaskStateEntered")
+		lambda()
+		add("TaskStateExited", "MapIterationSucceeded")
+	}
+	add("MapStateSucceeded", "MapStateExited", "TaskStateEntered")
+	lambda()
+	add("TaskStateExited", "ChoiceStateEntered", "ChoiceStateExited", "ChoiceStateEntered", "ChoiceStateExited",
+		"SucceedStateEntered", "SucceedStateExited", "ExecutionSucceeded")
+	evs := make([]any, len(types))
+	for i, t := range types {
+		evs[i] = map[string]any{"id": i + 1, "previousEventId": i, "timestamp": 1.7956152e9, "type": t}
+	}
+	return evs
+}
+
 // SampleTaskToken is the task token in the sample events.
 const SampleTaskToken = "AQCEAAAAKgAAAAMAAAAAAAAAAcFhZ2VudA==sampleTaskToken"
 

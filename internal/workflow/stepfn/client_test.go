@@ -40,6 +40,7 @@ type fakeSFN struct {
 type fakeExec struct {
 	arn, name, input, status, output, errName, cause string
 	start, stop                                      time.Time
+	history                                          []string // event types, in order
 }
 
 // Per the API reference: names are 1–80 characters without whitespace,
@@ -53,7 +54,12 @@ var allowedFields = map[string][]string{
 	"SendTaskFailure":   {"taskToken", "error", "cause"},
 	"SendTaskHeartbeat": {"taskToken"},
 	"StopExecution":     {"executionArn", "error", "cause"},
+	// GetExecutionHistory's members that are not strings.
+	"GetExecutionHistory": {"executionArn", "maxResults", "nextToken", "includeExecutionData", "reverseOrder"},
 }
+
+// nonString are the members whose JSON type is not string, and theirs.
+var nonString = map[string]string{"maxResults": "number", "includeExecutionData": "boolean", "reverseOrder": "boolean"}
 
 func (f *fakeSFN) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	fail := func(status int, typ, msg string) {
@@ -86,8 +92,21 @@ func (f *fakeSFN) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !contains(allowedFields[op], k) {
 			f.t.Errorf("%s: unexpected field %q", op, k)
 		}
-		if _, isStr := v.(string); !isStr {
-			f.t.Errorf("%s: field %q is not a string", op, k)
+		switch v.(type) {
+		case string:
+			if nonString[k] != "" {
+				f.t.Errorf("%s: field %q is a string, want a %s", op, k, nonString[k])
+			}
+		case float64:
+			if nonString[k] != "number" {
+				f.t.Errorf("%s: field %q is a number", op, k)
+			}
+		case bool:
+			if nonString[k] != "boolean" {
+				f.t.Errorf("%s: field %q is a boolean", op, k)
+			}
+		default:
+			f.t.Errorf("%s: field %q is %T", op, k, v)
 		}
 	}
 	str := func(k string) string { s, _ := body[k].(string); return s }
@@ -232,6 +251,8 @@ func (f *fakeSFN) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		x.status, x.errName, x.cause, x.stop = "ABORTED", str("error"), str("cause"), time.Unix(1700000100, 0)
 		reply(map[string]any{"stopDate": epoch(x.stop)})
+	case "GetExecutionHistory":
+		f.history(body, f.execs[str("executionArn")], reply, fail)
 	}
 }
 

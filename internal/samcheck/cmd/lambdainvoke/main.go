@@ -108,7 +108,7 @@ var benchEvents = map[string]string{
 	config.API: "api-health.json", config.StartRun: "task-startrun.json", config.PrepareStep: "task-preparestep.json",
 	config.DispatchStep: "task-dispatchstep.json", config.RecordStep: "task-recordstep.json", config.FinishRun: "task-finishrun.json",
 	config.CompleteLifecycle: "task-completelifecycle.json", config.SSMStatus: "ssm-command-status-success.json",
-	config.Lifecycle: "lifecycle-test-notification.json",
+	config.Lifecycle: "lifecycle-test-notification.json", config.ExecutionEnded: "sfn-execution-status-succeeded.json",
 }
 
 func benchmark(ctx context.Context, rie, armDir string, runs int) error {
