@@ -1,6 +1,7 @@
 package asl
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -95,7 +96,9 @@ func (r *Registry) invoke(ctx context.Context, name, requestID string, payload [
 		}
 		return nil, &functionError{Type: errorTypeName(err), Message: err.Error()}
 	}
-	return out, nil
+	// aws-lambda-go returns the bytes of a pooled buffer that it has put
+	// back already: the next invocation of any handler writes over them.
+	return bytes.Clone(out), nil
 }
 
 // errorTypeName is aws-lambda-go's rule (lambda/errors.go): the type's name,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -62,5 +63,27 @@ func TestFunctionPayloadDecoding(t *testing.T) {
 	_, ferr = reg.invoke(context.Background(), "f", "req", []byte(`{"N": "x"}`))
 	if ferr == nil || ferr.Type != "UnmarshalTypeError" {
 		t.Errorf("bad payload: %+v", ferr)
+	}
+}
+
+// A function's output stays what it returned after later invocations:
+// aws-lambda-go encodes into a pooled buffer and returns its bytes after
+// putting it back in the pool, so the next invocation of any function
+// would write over an output the engine still holds (in an event not yet
+// committed, or a task's result).
+func TestOutputOutlivesTheNextInvocation(t *testing.T) {
+	reg := NewRegistry()
+	Handle(reg, "echo", func(_ context.Context, in struct{ S string }) (struct{ S string }, error) { return in, nil })
+	first, ferr := reg.invoke(context.Background(), "echo", "r1", []byte(`{"S":"first"}`))
+	if ferr != nil {
+		t.Fatal(ferr)
+	}
+	for i := range 100 {
+		if _, ferr := reg.invoke(context.Background(), "echo", "r2", []byte(fmt.Sprintf(`{"S":"later-%03d"}`, i))); ferr != nil {
+			t.Fatal(ferr)
+		}
+	}
+	if got := strings.TrimSpace(string(first)); got != `{"S":"first"}` {
+		t.Errorf("the first output became %q", got)
 	}
 }
