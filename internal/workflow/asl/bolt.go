@@ -7,6 +7,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/edendeploy/edendeploy/internal/workflow"
 )
 
 // BoltJournal keeps the journal in a bbolt file, in buckets whose names
@@ -17,6 +19,7 @@ import (
 // <prefix>events: one sub-bucket per id, 8-byte big-endian event ID → Event.
 type BoltJournal struct {
 	db     *bolt.DB
+	update func(func(*bolt.Tx) error) error
 	own    bool
 	execs  []byte
 	defs   []byte
@@ -45,6 +48,7 @@ func OpenBoltJournal(path string) (*BoltJournal, error) {
 func NewBoltJournal(db *bolt.DB, prefix string) (*BoltJournal, error) {
 	j := &BoltJournal{
 		db:     db,
+		update: db.Update,
 		execs:  []byte(prefix + "executions"),
 		defs:   []byte(prefix + "definitions"),
 		brs:    []byte(prefix + "branches"),
@@ -64,6 +68,17 @@ func NewBoltJournal(db *bolt.DB, prefix string) (*BoltJournal, error) {
 	return j, nil
 }
 
+// CommitWith makes Commit write through update instead of the database's
+// own Update. The local control plane passes its store's writer
+// (bolt.Store.Update), which runs the writes that arrive together in one
+// transaction (group commit), so that journal commits and store writes
+// share fsyncs instead of queueing for one each. update must run its
+// function in a read-write transaction of the journal's database and
+// return once that committed; it may run the function more than once.
+func (j *BoltJournal) CommitWith(update func(func(*bolt.Tx) error) error) {
+	j.update = update
+}
+
 // Close closes the file if OpenBoltJournal opened it.
 func (j *BoltJournal) Close() error {
 	if j.own {
@@ -79,7 +94,7 @@ func branchKey(execID, branchID string) []byte {
 // Commit implements Journal.
 func (j *BoltJournal) Commit(c Commit) error {
 	id := c.Execution.ID
-	err := j.db.Update(func(tx *bolt.Tx) error {
+	err := j.update(func(tx *bolt.Tx) error {
 		if err := tx.Bucket(j.execs).Put([]byte(id), mustJSON(c.Execution)); err != nil {
 			return err
 		}
@@ -129,19 +144,25 @@ func (j *BoltJournal) Commit(c Commit) error {
 
 func hasPrefix(b, p []byte) bool { return len(b) >= len(p) && string(b[:len(p)]) == string(p) }
 
-// Load implements Journal.
+// Load implements Journal. Only a running execution has a definition
+// (its end drops it), so the definitions are the index of what runs.
 func (j *BoltJournal) Load() ([]Stored, error) {
 	var out []Stored
 	err := j.db.View(func(tx *bolt.Tx) error {
-		defs, brs := tx.Bucket(j.defs), tx.Bucket(j.brs)
-		return tx.Bucket(j.execs).ForEach(func(k, v []byte) error {
+		execs, brs := tx.Bucket(j.execs), tx.Bucket(j.brs)
+		return tx.Bucket(j.defs).ForEach(func(k, d []byte) error {
+			v := execs.Get(k)
+			if v == nil {
+				return nil
+			}
 			var s Stored
 			if err := json.Unmarshal(v, &s.Execution); err != nil {
 				return fmt.Errorf("execution %s: %w", k, err)
 			}
-			if d := defs.Get(k); d != nil {
-				s.Definition = append([]byte(nil), d...)
+			if s.Execution.Status != workflow.StatusRunning {
+				return nil
 			}
+			s.Definition = append([]byte(nil), d...)
 			prefix := branchKey(string(k), "")
 			cur := brs.Cursor()
 			for bk, bv := cur.Seek(prefix); bk != nil && hasPrefix(bk, prefix); bk, bv = cur.Next() {
@@ -159,6 +180,24 @@ func (j *BoltJournal) Load() ([]Stored, error) {
 		return nil, fmt.Errorf("asl: journal load: %w", err)
 	}
 	return out, nil
+}
+
+// Execution implements Journal.
+func (j *BoltJournal) Execution(id string) (ExecutionRecord, bool, error) {
+	var r ExecutionRecord
+	found := false
+	err := j.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(j.execs).Get([]byte(id))
+		if v == nil {
+			return nil
+		}
+		found = true
+		return json.Unmarshal(v, &r)
+	})
+	if err != nil {
+		return r, false, fmt.Errorf("asl: journal execution %s: %w", id, err)
+	}
+	return r, found, nil
 }
 
 // Events implements Journal.

@@ -65,9 +65,12 @@ type Engine struct {
 	mu       sync.Mutex
 	machines map[string][]byte // logical name → substituted definition
 	parsed   map[string]*Definition
-	execs    map[string]*execution
-	names    map[string]string // machine NUL name → execution ID
-	tokens   map[string]*waiter
+	// execs and names hold the executions in flight only: one that ends
+	// is read from the journal from then on, so memory does not grow with
+	// the executions ever run.
+	execs  map[string]*execution
+	names  map[string]string // machine NUL name → execution ID
+	tokens map[string]*waiter
 	resumed  bool
 	closed   bool
 	wg       sync.WaitGroup
@@ -83,9 +86,10 @@ type stopCause struct{ name, cause string }
 
 func (s *stopCause) Error() string { return "asl: execution stopped: " + s.name }
 
-// New returns an engine over cfg.Journal, with every execution it holds
-// known (so names stay unique and DescribeExecution works). Running ones
-// restart only when Resume is called, after Load has added the machines.
+// New returns an engine over cfg.Journal. Executions that ended are read
+// from the journal when asked for (so names stay unique and
+// DescribeExecution works); running ones are loaded, and restart only when
+// Resume is called, after Load has added the machines.
 func New(cfg Config) (*Engine, error) {
 	if cfg.Registry == nil || cfg.Journal == nil {
 		return nil, fmt.Errorf("asl: new engine: Registry and Journal are required")
@@ -116,9 +120,6 @@ func New(cfg Config) (*Engine, error) {
 		for i := range s.Branches {
 			b := s.Branches[i]
 			x.branches[b.ID] = &b
-		}
-		if x.rec.Status != workflow.StatusRunning {
-			close(x.done)
 		}
 		e.execs[x.rec.ID] = x
 		e.names[x.rec.Machine+"\x00"+x.rec.Name] = x.rec.ID
@@ -213,6 +214,7 @@ func (e *Engine) Resume(ctx context.Context) (int, error) {
 			x.finishLocked(workflow.StatusFailed, nil, &stateError{Name: "States.Runtime", Cause: "cannot resume after restart: " + err.Error()})
 			x.mu.Unlock()
 			e.ended(x)
+			e.forget(x)
 			close(x.done)
 			continue
 		}
@@ -352,6 +354,15 @@ func (e *Engine) StartExecution(ctx context.Context, machine, name string, input
 		return "", fmt.Errorf("asl: start %s/%s: %w", machine, name, workflow.ErrExecutionExists)
 	}
 	id := e.executionID(machine, name)
+	// One that ended is only in the journal (a read of the memory map, no
+	// write: held under e.mu so that no start of the same name slips in).
+	if _, ended, err := e.jrn.Execution(id); err != nil || ended {
+		e.mu.Unlock()
+		if err != nil {
+			return "", fmt.Errorf("asl: start %s/%s: %w", machine, name, err)
+		}
+		return "", fmt.Errorf("asl: start %s/%s: %w", machine, name, workflow.ErrExecutionExists)
+	}
 	x := &execution{
 		e: e, def: d, defText: e.machines[machine], branches: map[string]*BranchRecord{}, done: make(chan struct{}),
 		rec: ExecutionRecord{
@@ -380,21 +391,43 @@ func (e *Engine) StartExecution(ctx context.Context, machine, name string, input
 	return id, nil
 }
 
-func (e *Engine) lookup(id string) (*execution, error) {
+// lookup returns the execution in flight with id, or else the record of
+// one that ended (x nil), or ErrNotFound.
+func (e *Engine) lookup(id string) (*execution, *ExecutionRecord, error) {
+	e.mu.Lock()
+	x, ok := e.execs[id]
+	e.mu.Unlock()
+	if ok {
+		return x, nil, nil
+	}
+	r, found, err := e.jrn.Execution(id)
+	switch {
+	case err != nil:
+		return nil, nil, fmt.Errorf("asl: execution %s: %w", id, err)
+	case !found:
+		return nil, nil, fmt.Errorf("asl: execution %s: %w", id, workflow.ErrNotFound)
+	}
+	return nil, &r, nil
+}
+
+// forget drops x, which has ended, from memory: the journal has it.
+func (e *Engine) forget(x *execution) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	x, ok := e.execs[id]
-	if !ok {
-		return nil, fmt.Errorf("asl: execution %s: %w", id, workflow.ErrNotFound)
+	if e.execs[x.rec.ID] == x {
+		delete(e.execs, x.rec.ID)
+		delete(e.names, x.rec.Machine+"\x00"+x.rec.Name)
 	}
-	return x, nil
 }
 
 // DescribeExecution implements workflow.Engine.
 func (e *Engine) DescribeExecution(ctx context.Context, id string) (workflow.Execution, error) {
-	x, err := e.lookup(id)
+	x, rec, err := e.lookup(id)
 	if err != nil {
 		return workflow.Execution{}, err
+	}
+	if x == nil {
+		return describe(*rec), nil
 	}
 	return x.describe(), nil
 }
@@ -402,7 +435,10 @@ func (e *Engine) DescribeExecution(ctx context.Context, id string) (workflow.Exe
 func (x *execution) describe() workflow.Execution {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	r := x.rec
+	return describe(x.rec)
+}
+
+func describe(r ExecutionRecord) workflow.Execution {
 	return workflow.Execution{
 		ID: r.ID, Machine: r.Machine, Name: r.Name, Status: r.Status,
 		Input: append([]byte(nil), r.Input...), Output: append([]byte(nil), r.Output...),
@@ -420,9 +456,12 @@ func (e *Engine) ended(x *execution) {
 
 // History returns the execution's events in order, like GetExecutionHistory.
 func (e *Engine) History(ctx context.Context, id string) ([]Event, error) {
-	x, err := e.lookup(id)
+	x, _, err := e.lookup(id)
 	if err != nil {
 		return nil, err
+	}
+	if x == nil {
+		return e.jrn.Events(id)
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -435,9 +474,12 @@ func (e *Engine) History(ctx context.Context, id string) ([]Event, error) {
 
 // Wait blocks until the execution ends or ctx is done, and describes it.
 func (e *Engine) Wait(ctx context.Context, id string) (workflow.Execution, error) {
-	x, err := e.lookup(id)
+	x, rec, err := e.lookup(id)
 	if err != nil {
 		return workflow.Execution{}, err
+	}
+	if x == nil {
+		return describe(*rec), nil
 	}
 	select {
 	case <-x.done:
@@ -450,9 +492,9 @@ func (e *Engine) Wait(ctx context.Context, id string) (workflow.Execution, error
 // StopExecution implements workflow.Engine. It returns once the execution
 // is ABORTED (or had already ended).
 func (e *Engine) StopExecution(ctx context.Context, id, errName, cause string) error {
-	x, err := e.lookup(id)
-	if err != nil {
-		return err
+	x, _, err := e.lookup(id)
+	if err != nil || x == nil {
+		return err // not found, or ended already
 	}
 	e.mu.Lock()
 	cancel := x.cancel

@@ -142,6 +142,7 @@ func (x *execution) run(ctx context.Context) {
 	}
 	x.mu.Unlock()
 	x.e.ended(x)
+	x.e.forget(x)
 }
 
 // enterLocked moves branch b into state st with input, counting one

@@ -16,9 +16,13 @@ import (
 type Journal interface {
 	// Commit applies c atomically.
 	Commit(c Commit) error
-	// Load returns every execution; running ones come with their
-	// definition and branch records.
+	// Load returns every execution still RUNNING, with its definition and
+	// branch records. Its cost grows with the executions in flight, not
+	// with those that ended.
 	Load() ([]Stored, error)
+	// Execution returns the record of one execution, running or ended,
+	// and false if there is none.
+	Execution(id string) (ExecutionRecord, bool, error)
 	// Events returns an execution's history in order, or nil if none.
 	Events(executionID string) ([]Event, error)
 }
@@ -162,6 +166,9 @@ func (j *MemJournal) Load() ([]Stored, error) {
 		if err := json.Unmarshal(b, &s.Execution); err != nil {
 			return nil, err
 		}
+		if s.Execution.Status != workflow.StatusRunning {
+			continue
+		}
 		s.Definition = j.defs[id]
 		for _, bb := range j.brs[id] {
 			var br BranchRecord
@@ -175,6 +182,19 @@ func (j *MemJournal) Load() ([]Stored, error) {
 	}
 	sort.Slice(out, func(a, b int) bool { return out[a].Execution.ID < out[b].Execution.ID })
 	return out, nil
+}
+
+// Execution implements Journal.
+func (j *MemJournal) Execution(id string) (ExecutionRecord, bool, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	var r ExecutionRecord
+	b, ok := j.execs[id]
+	if !ok {
+		return r, false, nil
+	}
+	err := json.Unmarshal(b, &r)
+	return r, err == nil, err
 }
 
 // Events implements Journal.
