@@ -91,9 +91,10 @@ type Options struct {
 
 // Store is a deploy.Store in one bbolt file.
 type Store struct {
-	db   *bbolt.DB
-	path string
-	opt  Options
+	db     *bbolt.DB
+	path   string
+	opt    Options
+	writes *committer
 
 	stop     chan struct{}
 	sweeping sync.WaitGroup
@@ -129,6 +130,7 @@ func Open(path string, opt Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	s.writes = newCommitter(db)
 	if opt.SweepInterval > 0 {
 		s.sweeping.Add(1)
 		go s.sweepEvery(opt.SweepInterval)
@@ -162,8 +164,9 @@ func openDB(path string, opt Options) (db *bbolt.DB, err error) {
 
 // init creates the buckets of a new file, or checks that an existing one
 // is ours.
-func (s *Store) init() error {
-	return s.update("open", func(tx *bbolt.Tx) error {
+func (s *Store) init() (err error) {
+	defer s.recoverCorrupt("open", &err)
+	return s.db.Update(func(tx *bbolt.Tx) error {
 		if meta := tx.Bucket(bMeta); meta != nil {
 			if f := string(meta.Get([]byte("format"))); f != Format {
 				return fmt.Errorf("%s has format %q, this program reads %q", s.path, f, Format)
@@ -200,6 +203,7 @@ func (s *Store) Close() error {
 	s.closed.Do(func() {
 		close(s.stop)
 		s.sweeping.Wait()
+		s.writes.close()
 		err = s.db.Close()
 	})
 	return err
@@ -223,11 +227,26 @@ func (s *Store) sweepEvery(interval time.Duration) {
 	}
 }
 
-// update and view run fn in a transaction, turning a bbolt panic (a corrupt
-// page) into an error; bbolt rolls the transaction back first.
-func (s *Store) update(op string, fn func(tx *bbolt.Tx) error) (err error) {
-	defer s.recoverCorrupt(op, &err)
-	if err := s.db.Update(fn); err != nil {
+// Update runs fn in a write transaction that it may share with other
+// writes of the store (group commit: see committer), and returns once it
+// has committed, durably. It is for other users of DB() — the local
+// workflow engine's journal — so that their commits and the store's share
+// fsyncs instead of queueing for one each. fn may run more than once (when
+// another write of its group fails): it must touch only the transaction.
+// A bbolt panic (a corrupt page) is an error.
+func (s *Store) Update(fn func(tx *bbolt.Tx) error) error {
+	return s.update("write", fn)
+}
+
+// update runs fn as a write (see Update), and view in a read transaction,
+// turning a bbolt panic (a corrupt page) into an error; bbolt rolls the
+// transaction back first.
+func (s *Store) update(op string, fn func(tx *bbolt.Tx) error) error {
+	err := s.writes.update(fn)
+	if pe := (*panicError)(nil); errors.As(err, &pe) {
+		return fmt.Errorf("bolt: %s: database file %s is corrupt (bbolt: %v)", op, s.path, pe.value)
+	}
+	if err != nil {
 		return fmt.Errorf("bolt: %s: %w", op, err)
 	}
 	return nil
