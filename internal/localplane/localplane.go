@@ -186,6 +186,8 @@ func New(ctx context.Context, cfg Config) (p *Plane, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// The engine's commits share the store's transactions (group commit).
+	journal.CommitWith(p.store.Update)
 	// Each run gets the transitions its execution made once it has ended.
 	cost := &runcost.Recorder{Runs: p.store, Log: cfg.Log}
 	ended := func(x workflow.Execution) {
