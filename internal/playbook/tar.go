@@ -30,9 +30,15 @@ var tarTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 // TarGz returns the bundle as a gzipped tar: directories 0755, files 0644,
 // names sorted, owner root, fixed times. The same bundle always gives the
 // same bytes.
+//
+// Every step of every run renders one, so it is compressed for speed: a
+// 3-tier deploy's 100 kB tar takes 6 ms to 21 kB at gzip.BestSpeed, where
+// BestCompression took 37 ms for 17 kB (measured on a shared 2-core
+// machine): with many runs in flight, the control plane's CPU went mostly
+// to this.
 func (b *Bundle) TarGz() ([]byte, error) {
 	var buf bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	zw, err := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
 	if err != nil {
 		return nil, fmt.Errorf("playbook: tar: %w", err)
 	}
