@@ -17,7 +17,7 @@ RACE_PKGS    := ./internal/store/... ./internal/workflow/... ./internal/runlog/.
 
 export EDEN_NODE_MODULES := $(CURDIR)/$(NODE_DIR)/node_modules
 
-.PHONY: all build run demo bench-api test test-go test-race test-asl deps deps-run deps-apt deps-npm lint vet bench clean
+.PHONY: all build run demo bench-api bench-compare test test-go test-race test-asl deps deps-run deps-apt deps-npm lint vet bench clean
 
 all: build
 
@@ -100,6 +100,13 @@ bench:
 ## bench-api: load on edenctl serve over loopback (GET and create: req/s, p50, p99).
 bench-api:
 	$(GO) test -run '^$$' -bench BenchmarkAPI -benchtime=1x -v ./internal/e2e
+
+## bench-compare: one table of ratios and percentiles measured side by side
+## in one run (as root: it makes its own SSH test hosts): runs against bare
+## ansible-playbook, dispatch latency, a burst, 1,000 runs in flight and
+## 10,000 deployments, the API under load, RSS. About 6 minutes.
+bench-compare: deps-apt
+	EDEN_REQUIRE_PEERS=1 $(GO) test -run '^$$' -bench BenchmarkCompare -benchtime=1x -timeout 30m ./internal/e2e
 
 clean:
 	rm -rf $(BIN)
