@@ -110,12 +110,22 @@ func (s *Service) CreateDeployment(ctx context.Context, c Caller, req CreateRequ
 		return nil, nil, err
 	}
 	first.DeployRunID = run.ID
-	if err := s.putSecrets(ctx, d.ID, req.SSHPrivateKey); err != nil {
+	s.expectExecution(run)
+	// The secrets and the records are durable writes of their own (files
+	// or parameters, and the store): side by side, and the run starts once
+	// both are kept. If either fails, the other is undone.
+	secretsKept := make(chan error, 1)
+	go func() { secretsKept <- s.putSecrets(ctx, d.ID, req.SSHPrivateKey) }()
+	stored := s.cfg.Store.CreateDeployment(ctx, d, run)
+	if err := <-secretsKept; err != nil {
+		if stored == nil {
+			s.undoCreate(ctx, d.ID)
+		}
 		return nil, nil, err
 	}
-	if err := s.cfg.Store.CreateDeployment(ctx, d, run); err != nil {
+	if stored != nil {
 		s.dropSecrets(ctx, d.ID)
-		return nil, nil, fmt.Errorf("control: create %s: %w", d.ID, err)
+		return nil, nil, fmt.Errorf("control: create %s: %w", d.ID, stored)
 	}
 	s.cfg.Log.InfoContext(ctx, "deployment created", "deployment", d.ID, "owner", d.Owner, "servers", len(d.Servers), "run", run.ID)
 	if err := s.start(ctx, run); err != nil {
@@ -157,6 +167,14 @@ func (s *Service) putSecrets(ctx context.Context, deploymentID string, sshKey []
 	return failed
 }
 
+// undoCreate removes a deployment whose secrets could not be kept (its
+// run never started).
+func (s *Service) undoCreate(ctx context.Context, deploymentID string) {
+	if err := s.cfg.Store.DeleteDeployment(ctx, deploymentID); err != nil {
+		s.cfg.Log.ErrorContext(ctx, "could not remove a deployment whose secrets were not kept", "deployment", deploymentID, "err", err)
+	}
+}
+
 func (s *Service) dropSecrets(ctx context.Context, deploymentID string) {
 	if err := s.cfg.Secrets.DeleteSecrets(ctx, deploymentID); err != nil {
 		s.cfg.Log.ErrorContext(ctx, "could not remove the secrets of a deployment that was not created", "deployment", deploymentID, "err", err)
@@ -185,6 +203,10 @@ func (s *Service) start(ctx context.Context, run *deploy.Run) error {
 		s.cfg.Log.ErrorContext(ctx, "a run could not start", "deployment", run.DeploymentID, "run", run.ID, "err", err)
 		s.failRun(ctx, run, "the run could not start: the workflow engine refused it (see the control plane's log)")
 		return fmt.Errorf("control: start run %s: %w", run.ID, err)
+	}
+	if run.ExecutionID == execID { // recorded with the run (expectExecution)
+		s.cfg.Log.InfoContext(ctx, "run started", "deployment", run.DeploymentID, "run", run.ID, "kind", run.Kind, "execution", execID)
+		return nil
 	}
 	r, err := deploy.UpdateRun(ctx, s.cfg.Store, run.DeploymentID, run.ID, func(r *deploy.Run) error {
 		if r.ExecutionID == execID {
@@ -322,6 +344,7 @@ func (s *Service) AddInstance(ctx context.Context, c Caller, id string, spec dep
 		return nil, nil, err
 	}
 	inst.DeployRunID = run.ID
+	s.expectExecution(run)
 	if err := s.cfg.Store.AddInstance(ctx, id, d.Version, inst, run); err != nil {
 		return nil, nil, err
 	}
@@ -390,6 +413,7 @@ func (s *Service) startRun(ctx context.Context, c Caller, id string, req deploy.
 	if err != nil {
 		return nil, err
 	}
+	s.expectExecution(run)
 	if err := s.cfg.Store.CreateRun(ctx, run); err != nil {
 		return nil, err
 	}
@@ -441,6 +465,7 @@ func (s *Service) ReplaceSettings(ctx context.Context, c Caller, id string, t de
 	// The run carries the settings it applies; a dry run shows what they
 	// would change and the deployment keeps its current ones.
 	run.Settings = d.Instance(t).Settings
+	s.expectExecution(run)
 	if err := s.cfg.Store.CreateRun(ctx, run); err != nil {
 		return nil, 0, err
 	}

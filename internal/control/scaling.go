@@ -122,6 +122,7 @@ func (s *Service) startLifecycleRun(ctx context.Context, d *deploy.Deployment, r
 		return nil, err
 	}
 	run.Lifecycle = &action
+	s.expectExecution(run)
 	if err := s.cfg.Store.CreateRun(ctx, run); err != nil {
 		if deploy.IsKind(err, deploy.KindConflict) {
 			if r, gerr := s.cfg.Store.GetRun(ctx, d.ID, runID); gerr == nil {

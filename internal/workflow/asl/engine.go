@@ -305,6 +305,18 @@ func (e *Engine) executionID(machine, name string) string {
 	return fmt.Sprintf("arn:aws:states:%s:%s:execution:%s:%s", e.cfg.Region, e.cfg.Account, machine, name)
 }
 
+// ExecutionID returns the ID that machine's execution named name has, or
+// will have once started; an error for an unknown machine.
+func (e *Engine) ExecutionID(machine, name string) (string, error) {
+	e.mu.Lock()
+	_, ok := e.parsed[machine]
+	e.mu.Unlock()
+	if !ok {
+		return "", fmt.Errorf("asl: execution ID: machine %s: %w", machine, workflow.ErrNotFound)
+	}
+	return e.executionID(machine, name), nil
+}
+
 func (e *Engine) machineARN(machine string) string {
 	return fmt.Sprintf("arn:aws:states:%s:%s:stateMachine:%s", e.cfg.Region, e.cfg.Account, machine)
 }

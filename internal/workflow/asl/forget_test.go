@@ -102,3 +102,28 @@ func TestEndedExecutionsLeaveMemory(t *testing.T) {
 		t.Errorf("the running execution after reopening: %s", x.Status)
 	}
 }
+
+// ExecutionID names, before the start, the ID StartExecution returns.
+func TestExecutionID(t *testing.T) {
+	reg := NewRegistry()
+	Handle(reg, "f", func(context.Context, any) (string, error) { return "ok", nil })
+	e, err := New(Config{Registry: reg, Journal: NewMemJournal()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if err := e.Load("m", []byte(`{"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "f", "End": true}}}`)); err != nil {
+		t.Fatal(err)
+	}
+	want, err := e.ExecutionID("m", "x-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.StartExecution(context.Background(), "m", "x-1", nil)
+	if err != nil || got != want {
+		t.Errorf("started %q (%v), ExecutionID said %q", got, err, want)
+	}
+	if _, err := e.ExecutionID("nope", "x-1"); !errors.Is(err, workflow.ErrNotFound) {
+		t.Errorf("unknown machine: %v", err)
+	}
+}

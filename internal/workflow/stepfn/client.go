@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
@@ -89,6 +90,18 @@ func (c *Client) StartExecution(ctx context.Context, machine, name string, input
 		return "", fmt.Errorf("stepfn: start %s/%s: %w", machine, name, mapErr(err))
 	}
 	return aws.ToString(out.ExecutionArn), nil
+}
+
+// ExecutionID returns the ARN that machine's execution named name has, or
+// will have once started: for a Standard workflow, Step Functions makes it
+// from the state machine's ARN and the name
+// (arn:...:execution:<machine name>:<name>).
+func (c *Client) ExecutionID(machine, name string) (string, error) {
+	arn, ok := c.machines[machine]
+	if !ok || !strings.Contains(arn, ":stateMachine:") {
+		return "", fmt.Errorf("stepfn: execution ID: machine %s: %w", machine, workflow.ErrNotFound)
+	}
+	return strings.Replace(arn, ":stateMachine:", ":execution:", 1) + ":" + name, nil
 }
 
 // DescribeExecution implements workflow.Engine. Transitions is always 0:

@@ -137,3 +137,19 @@ func TestTransitions(t *testing.T) {
 		t.Errorf("unknown execution: err = %v, want ErrNotFound", err)
 	}
 }
+
+// ExecutionID names, before the start, the ARN StartExecution returns.
+func TestExecutionID(t *testing.T) {
+	c, _ := newTestClient(t)
+	want, err := c.ExecutionID("run", "r-7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.StartExecution(context.Background(), "run", "r-7", []byte(`{}`))
+	if err != nil || got != want {
+		t.Errorf("started %q (%v), ExecutionID said %q", got, err, want)
+	}
+	if _, err := c.ExecutionID("nope", "r-7"); !errors.Is(err, workflow.ErrNotFound) {
+		t.Errorf("unknown machine: %v", err)
+	}
+}
