@@ -31,8 +31,11 @@ import (
 type Store struct {
 	dir string
 
-	mu   sync.Mutex
-	runs map[string]*run // runs written to or followed since Open
+	mu sync.Mutex
+	// runs are the logs still open that were written to or followed since
+	// Open. A closed log leaves it (its state is on disk, and no longer
+	// changes), so it does not grow with the runs ever made.
+	runs map[string]*run
 }
 
 type run struct {
@@ -92,6 +95,7 @@ func (s *Store) state(runID string) (*run, error) {
 	}
 	if _, err := os.Stat(s.donePath(runID)); err == nil {
 		r.closed = true
+		return r, nil // nothing to coordinate: it never changes again
 	}
 	s.runs[runID] = r
 	return r, nil
@@ -154,7 +158,21 @@ func (s *Store) Close(runID string) error {
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("runlog: close %s: %w", runID, err)
 	}
+	// The marker is on disk: the next look at this log reads it from there.
+	s.mu.Lock()
+	if s.runs[runID] == r {
+		delete(s.runs, runID)
+	}
+	s.mu.Unlock()
 	return nil
+}
+
+// OpenLogs returns how many logs are open (written to or followed, and not
+// closed): what the store holds in memory.
+func (s *Store) OpenLogs() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.runs)
 }
 
 // Size returns the number of bytes in the run's log, or NotFound if it has

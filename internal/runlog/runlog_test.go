@@ -273,3 +273,46 @@ func TestHugeLogBoundedMemory(t *testing.T) {
 		t.Fatalf("heap grew by %d bytes for a %d-byte log: the log is being held in memory", growth, total)
 	}
 }
+
+// A closed log leaves the store's memory, whatever reads it afterwards:
+// the store holds only the logs still being written.
+func TestClosedLogsLeaveMemory(t *testing.T) {
+	s, _ := open(t)
+	ctx := context.Background()
+	for i := range 50 {
+		id := fmt.Sprintf("r-%03d", i)
+		if err := s.Append(id, []byte("line\n")); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(id); err != nil {
+			t.Fatal(err)
+		}
+		// Read afterwards, as the API does.
+		if n, err := s.Size(id); err != nil || n != 5 {
+			t.Fatalf("size of %s: %d, %v", id, n, err)
+		}
+		if b, err := s.ReadRange(id, 0, 0); err != nil || string(b) != "line\n" {
+			t.Fatalf("read %s: %q, %v", id, b, err)
+		}
+		f, err := s.Follow(ctx, id, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, err := io.ReadAll(f); err != nil || string(b) != "line\n" {
+			t.Fatalf("follow %s: %q, %v", id, b, err)
+		}
+		f.Close()
+		if closed, _ := s.Closed(id); !closed {
+			t.Fatalf("%s is not closed", id)
+		}
+		if err := s.Append(id, []byte("late\n")); !deploy.IsKind(err, deploy.KindConflict) {
+			t.Fatalf("append to closed %s: %v", id, err)
+		}
+	}
+	if err := s.Append("r-open", []byte("still running\n")); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.OpenLogs(); n != 1 {
+		t.Errorf("%d logs in memory, want only the open one", n)
+	}
+}
