@@ -13,8 +13,8 @@ import (
 	"github.com/edendeploy/edendeploy/internal/control"
 	"github.com/edendeploy/edendeploy/internal/deploy"
 	"github.com/edendeploy/edendeploy/internal/httpapi/httpapitest"
-	"github.com/edendeploy/edendeploy/internal/store/bolt"
 	secretfile "github.com/edendeploy/edendeploy/internal/secrets/file"
+	"github.com/edendeploy/edendeploy/internal/store/bolt"
 )
 
 // knowingEngine tells execution IDs before starting, as both real engines

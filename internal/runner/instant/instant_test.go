@@ -30,8 +30,11 @@ func (s *signals) SendTaskSuccess(_ context.Context, token string, output []byte
 	s.mu.Unlock()
 	return nil
 }
-func (s *signals) SendTaskFailure(context.Context, string, string, string) error { s.other++; return nil }
-func (s *signals) SendTaskHeartbeat(context.Context, string) error               { s.other++; return nil }
+func (s *signals) SendTaskFailure(context.Context, string, string, string) error {
+	s.other++
+	return nil
+}
+func (s *signals) SendTaskHeartbeat(context.Context, string) error { s.other++; return nil }
 
 func TestDispatch(t *testing.T) {
 	sig := &signals{success: map[string]deploy.StepOutcome{}}

@@ -68,12 +68,12 @@ type Engine struct {
 	// execs and names hold the executions in flight only: one that ends
 	// is read from the journal from then on, so memory does not grow with
 	// the executions ever run.
-	execs  map[string]*execution
-	names  map[string]string // machine NUL name → execution ID
-	tokens map[string]*waiter
-	resumed  bool
-	closed   bool
-	wg       sync.WaitGroup
+	execs   map[string]*execution
+	names   map[string]string // machine NUL name → execution ID
+	tokens  map[string]*waiter
+	resumed bool
+	closed  bool
+	wg      sync.WaitGroup
 }
 
 // The causes with which an execution's context is cancelled.
