@@ -95,6 +95,8 @@ type Plane struct {
 	tokens  *auth.Tokens
 	handler http.Handler
 	log     *slog.Logger
+	// sweep stops the journal's sweeper; swept is closed when it has.
+	sweep, swept chan struct{}
 }
 
 // New opens (or creates) the data directory and assembles the plane. Runs
@@ -228,6 +230,7 @@ func New(ctx context.Context, cfg Config) (p *Plane, err error) {
 	}); err != nil {
 		return nil, err
 	}
+	p.sweepJournal(journal, cfg.Retention)
 	n, err := p.engine.Resume(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("localplane: resume runs: %w", err)
@@ -306,10 +309,43 @@ func (p *Plane) closeLog(runID string) {
 	}
 }
 
+// journalSweep is how often ended executions older than the retention
+// leave the engine's journal.
+const journalSweep = time.Hour
+
+// sweepJournal forgets, now and then every journalSweep, the executions
+// that ended longer than retention ago, as the store forgets their runs:
+// the journal does not grow with every run ever made.
+func (p *Plane) sweepJournal(j *asl.BoltJournal, retention time.Duration) {
+	p.sweep, p.swept = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(p.swept)
+		t := time.NewTicker(journalSweep)
+		defer t.Stop()
+		for {
+			if n, err := j.Sweep(time.Now().Add(-retention)); err != nil {
+				p.log.Error("could not sweep the workflow journal", "err", err)
+			} else if n > 0 {
+				p.log.Info("ended executions left the workflow journal", "count", n, "retention", retention)
+			}
+			select {
+			case <-p.sweep:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}
+
 // close stops the engine first (executions stay RUNNING in the journal),
 // then the runner (Ansible processes end; their signals find no engine, so
 // the steps are dispatched again after a restart), then the store.
 func (p *Plane) close() {
+	if p.sweep != nil {
+		close(p.sweep)
+		<-p.swept
+		p.sweep = nil
+	}
 	if p.engine != nil {
 		p.engine.Close()
 	}

@@ -16,7 +16,9 @@ import (
 //
 // Layout: <prefix>executions: id → ExecutionRecord; <prefix>definitions:
 // id → definition; <prefix>branches: id NUL branch → BranchRecord;
-// <prefix>events: one sub-bucket per id, 8-byte big-endian event ID → Event.
+// <prefix>events: one sub-bucket per id, 8-byte big-endian event ID → Event;
+// <prefix>ended: 8-byte big-endian stop time (Unix ns) + id → "", the
+// executions that ended, oldest first (Sweep).
 type BoltJournal struct {
 	db     *bolt.DB
 	update func(func(*bolt.Tx) error) error
@@ -25,6 +27,7 @@ type BoltJournal struct {
 	defs   []byte
 	brs    []byte
 	events []byte
+	ended  []byte
 }
 
 // OpenBoltJournal opens (creating it if needed, mode 0600) a bbolt file
@@ -53,14 +56,26 @@ func NewBoltJournal(db *bolt.DB, prefix string) (*BoltJournal, error) {
 		defs:   []byte(prefix + "definitions"),
 		brs:    []byte(prefix + "branches"),
 		events: []byte(prefix + "events"),
+		ended:  []byte(prefix + "ended"),
 	}
 	err := db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{j.execs, j.defs, j.brs, j.events} {
+		indexed := tx.Bucket(j.ended) != nil
+		for _, b := range [][]byte{j.execs, j.defs, j.brs, j.events, j.ended} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
-		return nil
+		if indexed {
+			return nil
+		}
+		// A journal from before the index: index what ended, once.
+		return tx.Bucket(j.execs).ForEach(func(k, v []byte) error {
+			var r ExecutionRecord
+			if err := json.Unmarshal(v, &r); err != nil || r.Status == workflow.StatusRunning {
+				return nil
+			}
+			return tx.Bucket(j.ended).Put(endedKey(r.Stop, string(k)), nil)
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("asl: create journal buckets: %w", err)
@@ -123,6 +138,9 @@ func (j *BoltJournal) Commit(c Commit) error {
 			}
 		}
 		if c.Finished {
+			if err := tx.Bucket(j.ended).Put(endedKey(c.Execution.Stop, id), nil); err != nil {
+				return err
+			}
 			if err := tx.Bucket(j.defs).Delete([]byte(id)); err != nil {
 				return err
 			}
@@ -143,6 +161,54 @@ func (j *BoltJournal) Commit(c Commit) error {
 }
 
 func hasPrefix(b, p []byte) bool { return len(b) >= len(p) && string(b[:len(p)]) == string(p) }
+
+func endedKey(stop time.Time, id string) []byte {
+	return append(binary.BigEndian.AppendUint64(nil, uint64(max(stop.UnixNano(), 0))), id...)
+}
+
+// sweepBatch bounds one Sweep transaction.
+const sweepBatch = 500
+
+// Sweep forgets the executions that ended before before — record,
+// history, everything — and returns how many. Step Functions keeps an
+// ended execution's history for 90 days, after which its name may be used
+// again; the local control plane sweeps with its run retention, so the
+// journal, like the runs, does not grow with every run ever made. It walks
+// the ended index from the oldest, so its cost is what it forgets.
+func (j *BoltJournal) Sweep(before time.Time) (int, error) {
+	limit := uint64(max(before.UnixNano(), 0))
+	total := 0
+	for {
+		n := 0
+		err := j.update(func(tx *bolt.Tx) error {
+			n = 0
+			idx, events := tx.Bucket(j.ended).Cursor(), tx.Bucket(j.events)
+			for k, _ := idx.First(); k != nil && len(k) >= 8 && binary.BigEndian.Uint64(k) < limit && n < sweepBatch; k, _ = idx.First() {
+				id := k[8:]
+				if err := tx.Bucket(j.execs).Delete(id); err != nil {
+					return err
+				}
+				if events.Bucket(id) != nil {
+					if err := events.DeleteBucket(id); err != nil {
+						return err
+					}
+				}
+				if err := idx.Delete(); err != nil {
+					return err
+				}
+				n++
+			}
+			return nil
+		})
+		if err != nil {
+			return total, fmt.Errorf("asl: journal sweep: %w", err)
+		}
+		total += n
+		if n < sweepBatch {
+			return total, nil
+		}
+	}
+}
 
 // Load implements Journal. Only a running execution has a definition
 // (its end drops it), so the definitions are the index of what runs.
