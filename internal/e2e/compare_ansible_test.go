@@ -20,10 +20,10 @@ import (
 	"github.com/edendeploy/edendeploy/internal/testpeer"
 )
 
-// How often items 1-3 repeat: the medians and spreads of the table.
+// How often items 1 and 3 repeat: the medians and spreads of the table.
+// Every run they make is also a sample of item 2.
 const (
-	overheadReps = 5
-	dispatchRuns = 25
+	overheadReps = 3
 	burstReps    = 3
 	burstSize    = 5
 )
@@ -37,6 +37,7 @@ const (
 // wrapper's cost is on both sides.
 type ansibleBench struct {
 	b      *testing.B
+	tab    *table
 	srv    *server
 	api    *benchAPI
 	hosts  *testhost.Cluster
@@ -45,12 +46,12 @@ type ansibleBench struct {
 	wrap   string
 }
 
-func newAnsibleBench(b *testing.B, bin string, nHosts int) *ansibleBench {
+func newAnsibleBench(b *testing.B, tab *table, bin string, nHosts int) *ansibleBench {
 	testpeer.Root(b)
 	real := testpeer.LookPath(b, "ansible-playbook")
 	hosts := testhost.Start(b, nHosts)
 	dir := b.TempDir()
-	a := &ansibleBench{b: b, hosts: hosts, real: real, stamps: filepath.Join(dir, "stamps.log"), wrap: filepath.Join(dir, "ansible-playbook")}
+	a := &ansibleBench{b: b, tab: tab, hosts: hosts, real: real, stamps: filepath.Join(dir, "stamps.log"), wrap: filepath.Join(dir, "ansible-playbook")}
 	script := fmt.Sprintf("#!/bin/bash\nprintf '%%s %%s\\n' \"$EPOCHREALTIME\" \"$PWD\" >> %s\nexec %s \"$@\"\n", a.stamps, real)
 	if err := os.WriteFile(a.wrap, []byte(script), 0o755); err != nil {
 		b.Fatal(err)
@@ -73,6 +74,30 @@ func (a *ansibleBench) create(name string, hosts ...string) (*deploy.Run, time.D
 	return a.waitEnd(c.Run.DeploymentID, c.Run.ID, t0)
 }
 
+// dispatched is item 2 for run r requested at t0: from the request to the
+// start of the ansible-playbook of its first step, whose working directory
+// the runner names after the step's command ID.
+func (a *ansibleBench) dispatched(r *deploy.Run, t0 time.Time) time.Duration {
+	wd := filepath.Join(a.srv.dataDir, "runner", "work", r.Steps[0].CommandID, "bundle")
+	raw, err := os.ReadFile(a.stamps)
+	if err != nil {
+		a.b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		sec, dir, ok := strings.Cut(line, " ")
+		if !ok || dir != wd {
+			continue
+		}
+		f, err := strconv.ParseFloat(sec, 64)
+		if err != nil {
+			a.b.Fatalf("stamp %q: %v", line, err)
+		}
+		return time.Unix(0, int64(f*1e9)).Sub(t0)
+	}
+	a.b.Fatalf("no ansible-playbook started in %s", wd)
+	return 0
+}
+
 // tryCreate sends the create request; for other goroutines than the
 // benchmark's.
 func (a *ansibleBench) tryCreate(name string, hosts ...string) (httpapi.DeploymentCreated, time.Time, error) {
@@ -91,10 +116,11 @@ func (a *ansibleBench) tryCreate(name string, hosts ...string) (httpapi.Deployme
 // waitEnd waits for a run that must succeed and returns it with its wall
 // time from t0.
 func (a *ansibleBench) waitEnd(dep, id string, t0 time.Time) (*deploy.Run, time.Duration) {
-	r, _ := a.api.waitRun(dep, id, 20*time.Millisecond, 5*time.Minute)
+	r, _ := a.api.waitRun(dep, id, 20*time.Millisecond, 10*time.Minute)
 	if r.Status != deploy.RunSucceeded {
 		a.b.Fatalf("%s run %s: %s %q\n%s", r.Kind, id, r.Status, r.Error, a.srv.output())
 	}
+	a.tab.dispatched(a.dispatched(r, t0))
 	return r, r.FinishedAt.Sub(t0)
 }
 
@@ -102,14 +128,6 @@ func (a *ansibleBench) waitEnd(dep, id string, t0 time.Time) (*deploy.Run, time.
 // its hosts can be deployed to again.
 func (a *ansibleBench) delete(dep string) {
 	a.api.must("DELETE", "/v1/deployments/"+dep, nil, nil)
-}
-
-// task starts a task run and returns the run and when its request left.
-func (a *ansibleBench) task(dep, task string) (string, time.Time) {
-	var started httpapi.RunStarted
-	t0 := time.Now()
-	a.api.must("POST", "/v1/deployments/"+dep+"/instances/prod/tasks", httpapi.TaskRequest{Task: task}, &started)
-	return started.Run.ID, t0
 }
 
 // bare prepares, for each step of run, the bare ansible-playbook that
@@ -208,7 +226,7 @@ func tryBare(cmds []*exec.Cmd) (time.Duration, error) {
 // goes first; between two deploys the deployment is deleted (which leaves
 // its servers as they are) and created again.
 func benchOverhead(b *testing.B, tab *table, bin string) {
-	a := newAnsibleBench(b, bin, 4)
+	a := newAnsibleBench(b, tab, bin, 4)
 	h := func(n int) string { return a.hosts.Hosts[n].Addr }
 	for _, c := range []struct {
 		name  string
@@ -239,56 +257,12 @@ func benchOverhead(b *testing.B, tab *table, bin string) {
 	}
 }
 
-// benchDispatch: item 2. Restart tasks on an all-in-one deployment, one
-// after another: request → its first ansible-playbook process started.
-func benchDispatch(b *testing.B, tab *table, bin string) {
-	a := newAnsibleBench(b, bin, 1)
-	first, _ := a.create("dispatch", a.hosts.Hosts[0].Addr)
-	dep := first.DeploymentID
-	var lat []time.Duration
-	for range dispatchRuns {
-		id, t0 := a.task(dep, "restart")
-		if r, _ := a.api.waitRun(dep, id, 20*time.Millisecond, 5*time.Minute); r.Status != deploy.RunSucceeded {
-			b.Fatalf("restart run: %s %q", r.Status, r.Error)
-		}
-		started := a.firstStampAfter(t0, filepath.Join(a.srv.dataDir, "runner"))
-		lat = append(lat, started.Sub(t0))
-	}
-	tab.add("2", fmt.Sprintf("request → ansible-playbook started, %d runs: p50 / p99", len(lat)),
-		msText(percentile(lat, 50))+" / "+msText(percentile(lat, 99)), "p99 < 100 ms", "dispatch")
-}
-
-// firstStampAfter is the first ansible-playbook start at or after t0 in a
-// directory under dir.
-func (a *ansibleBench) firstStampAfter(t0 time.Time, dir string) time.Time {
-	raw, err := os.ReadFile(a.stamps)
-	if err != nil {
-		a.b.Fatal(err)
-	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		sec, wd, ok := strings.Cut(line, " ")
-		if !ok || !strings.HasPrefix(wd, dir+"/") {
-			continue
-		}
-		f, err := strconv.ParseFloat(sec, 64)
-		if err != nil {
-			a.b.Fatalf("stamp %q: %v", line, err)
-		}
-		at := time.Unix(0, int64(f*1e9))
-		if !at.Before(t0) {
-			return at
-		}
-	}
-	a.b.Fatalf("no ansible-playbook started after %s", t0.Format(time.RFC3339Nano))
-	return time.Time{}
-}
-
 // benchBurst: item 3. Five all-in-one deployments created at once, until
 // the last one's deploy run ends, against the same five bare
 // ansible-playbook processes started at once; between two bursts the
 // deployments are deleted.
 func benchBurst(b *testing.B, tab *table, bin string) {
-	a := newAnsibleBench(b, bin, burstSize)
+	a := newAnsibleBench(b, tab, bin, burstSize)
 	burst := func() ([]*deploy.Run, time.Duration) {
 		created := make([]httpapi.DeploymentCreated, burstSize)
 		sent := make([]time.Time, burstSize)
