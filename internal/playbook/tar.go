@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -27,6 +28,13 @@ const (
 // for identical inputs.
 var tarTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
+// gzipWriters are reused: each holds about a megabyte of compressor state,
+// which a bundle per step of every run would otherwise allocate anew.
+var gzipWriters = sync.Pool{New: func() any {
+	zw, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed) // a valid level: no error
+	return zw
+}}
+
 // TarGz returns the bundle as a gzipped tar: directories 0755, files 0644,
 // names sorted, owner root, fixed times. The same bundle always gives the
 // same bytes.
@@ -38,10 +46,9 @@ var tarTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 // to this.
 func (b *Bundle) TarGz() ([]byte, error) {
 	var buf bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
-	if err != nil {
-		return nil, fmt.Errorf("playbook: tar: %w", err)
-	}
+	zw := gzipWriters.Get().(*gzip.Writer)
+	defer gzipWriters.Put(zw)
+	zw.Reset(&buf)
 	tw := tar.NewWriter(zw)
 	dirs := map[string]bool{}
 	var names []string
