@@ -21,7 +21,7 @@ import (
 )
 
 // How often items 1 and 3 repeat: the medians and spreads of the table.
-// Every run they make is also a sample of item 2.
+// Every run they make is also a sample of item 2: 2×3 + 3×5 = 21 runs.
 const (
 	overheadReps = 3
 	burstReps    = 3
@@ -223,8 +223,9 @@ func tryBare(cmds []*exec.Cmd) (time.Duration, error) {
 // benchOverhead: item 1. Deploying an all-in-one and a 3-tier deployment
 // (create, then its deploy run to the end) against the bare
 // ansible-playbook of the bundles that run rendered, alternating which
-// goes first; between two deploys the deployment is deleted (which leaves
-// its servers as they are) and created again.
+// goes first (the bare run of the bundles of the deploy before); between
+// two deploys the deployment is deleted (which leaves its servers as they
+// are) and created again.
 func benchOverhead(b *testing.B, tab *table, bin string) {
 	a := newAnsibleBench(b, tab, bin, 4)
 	h := func(n int) string { return a.hosts.Hosts[n].Addr }
@@ -235,13 +236,15 @@ func benchOverhead(b *testing.B, tab *table, bin string) {
 		{"all-in-one", []string{h(0)}},
 		{"3-tier", []string{h(1), h(2), h(3)}},
 	} {
-		r, _ := a.create("overhead "+c.name, c.hosts...) // first contact with the hosts
+		var r *deploy.Run
 		var ratios []float64
 		var runs, bares []time.Duration
 		for rep := range overheadReps {
 			var run, bare time.Duration
 			if rep%2 == 0 {
-				a.delete(r.DeploymentID)
+				if r != nil {
+					a.delete(r.DeploymentID)
+				}
 				r, run = a.create("overhead "+c.name, c.hosts...)
 				bare = a.runBare(a.bare(r))
 			} else {
@@ -316,7 +319,7 @@ func benchBurst(b *testing.B, tab *table, bin string) {
 			a.delete(r.DeploymentID)
 		}
 	}
-	rs, _ := burst() // first contact with the hosts
+	var rs []*deploy.Run
 	var ratios []float64
 	var runs, bares []time.Duration
 	for rep := range burstReps {
