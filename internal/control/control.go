@@ -110,7 +110,7 @@ func (s *Service) CreateDeployment(ctx context.Context, c Caller, req CreateRequ
 		return nil, nil, err
 	}
 	first.DeployRunID = run.ID
-	if err := s.putSecrets(ctx, d.ID, req.SSHPrivateKey); err != nil {
+	if err := s.putSecrets(ctx, d.ID, req.SSHPrivateKey, tlsSecrets(first, req.Spec.Instance.TLS)); err != nil {
 		return nil, nil, err
 	}
 	if err := s.cfg.Store.CreateDeployment(ctx, d, run); err != nil {
@@ -124,11 +124,14 @@ func (s *Service) CreateDeployment(ctx context.Context, c Caller, req CreateRequ
 	return d, run, nil
 }
 
-func (s *Service) putSecrets(ctx context.Context, deploymentID string, sshKey []byte) error {
+func (s *Service) putSecrets(ctx context.Context, deploymentID string, sshKey []byte, more map[string][]byte) error {
 	secrets := map[string][]byte{
 		deploy.SecretDBPassword:    randomSecret(24),
 		deploy.SecretAdminPassword: randomSecret(18),
 		deploy.SecretHMACKey:       randomSecret(32),
+	}
+	for name, v := range more {
+		secrets[name] = v
 	}
 	if len(sshKey) > 0 {
 		secrets[deploy.SecretSSHKey] = sshKey
@@ -322,6 +325,9 @@ func (s *Service) AddInstance(ctx context.Context, c Caller, id string, spec dep
 		return nil, nil, err
 	}
 	inst.DeployRunID = run.ID
+	if err := s.keepTLSSecrets(ctx, id, tlsSecrets(&inst, spec.TLS)); err != nil {
+		return nil, nil, err
+	}
 	if err := s.cfg.Store.AddInstance(ctx, id, d.Version, inst, run); err != nil {
 		return nil, nil, err
 	}

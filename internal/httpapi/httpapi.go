@@ -43,6 +43,7 @@ type Service interface {
 	StartTask(ctx context.Context, c control.Caller, id string, req control.TaskRequest) (*deploy.Run, error)
 	GetSettings(ctx context.Context, c control.Caller, id string, t deploy.InstanceType) (deploy.Settings, int, error)
 	ReplaceSettings(ctx context.Context, c control.Caller, id string, t deploy.InstanceType, s deploy.Settings, readVersion int, dryRun bool) (*deploy.Run, int, error)
+	ReplaceTLS(ctx context.Context, c control.Caller, id string, t deploy.InstanceType, req control.TLSRequest) (*deploy.Run, error)
 	ListRuns(ctx context.Context, c control.Caller, id string, p deploy.Page) ([]*deploy.Run, string, error)
 	GetRun(ctx context.Context, c control.Caller, id, runID string) (*deploy.Run, error)
 	CancelRun(ctx context.Context, c control.Caller, id, runID string) (*deploy.Run, error)

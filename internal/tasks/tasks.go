@@ -177,6 +177,10 @@ func (t *Tasks) PrepareStep(ctx context.Context, in StepRef) (PreparedStep, erro
 		d.Instances = append([]deploy.Instance(nil), d.Instances...)
 		if inst := d.Instance(r.Instance); inst != nil {
 			inst.Settings = r.Settings
+			// And the URL and TLS of a run that serves the instance anew.
+			if r.URL != "" && r.TLS != nil {
+				inst.URL, inst.TLS = r.URL, *r.TLS
+			}
 		}
 	}
 	tgz, err := t.cfg.Renderer.RenderBundle(d, r, in.Index)

@@ -66,6 +66,9 @@ type Option func(*x509.Certificate)
 // ValidUntil sets the end of the certificate's validity.
 func ValidUntil(end time.Time) Option { return func(c *x509.Certificate) { c.NotAfter = end } }
 
+// ValidFrom sets the start of the certificate's validity.
+func ValidFrom(start time.Time) Option { return func(c *x509.Certificate) { c.NotBefore = start } }
+
 // Issue returns a server certificate for names (DNS names or IP
 // addresses) signed by ca.
 func (ca *CA) Issue(t testing.TB, names []string, opts ...Option) Leaf {
