@@ -10,7 +10,7 @@ ADDR         ?= 127.0.0.1:8080
 # What the control plane needs to run Ansible over SSH, and what the tests
 # need besides.
 RUN_PACKAGES := ansible-core openssh-client python3
-APT_PACKAGES := $(RUN_PACKAGES) ansible-lint openssh-server iproute2 debootstrap git
+APT_PACKAGES := $(RUN_PACKAGES) ansible-lint openssh-server iproute2 debootstrap git pebble curl
 NPM_PACKAGES := dynalite@4.0.0 asl-validator@4.0.0
 # Packages whose tests exercise concurrency; they also run under -race.
 RACE_PKGS    := ./internal/store/... ./internal/workflow/... ./internal/runlog/... ./internal/control/...

@@ -84,7 +84,7 @@ var ansibleDistribution = map[testhost.Distro]string{
 
 // rolePackages is every package the roles install on a server of distro,
 // read from the roles' own lists (so the layer follows the roles):
-// common_packages, postgresql_packages, nginx_packages and uwsgi_packages,
+// common_packages, postgresql_packages, nginx_packages, nginx_acme_packages and uwsgi_packages,
 // with postgresql_version the major that postgresql_versions gives for the
 // server's ansible_distribution (Debian 12: 15, Ubuntu 24.04: 16).
 func rolePackages(t testing.TB, distro testhost.Distro) []string {
@@ -94,6 +94,7 @@ func rolePackages(t testing.TB, distro testhost.Distro) []string {
 		Postgres []string          `yaml:"postgresql_packages"`
 		Versions map[string]string `yaml:"postgresql_versions"`
 		Nginx    []string          `yaml:"nginx_packages"`
+		ACME     []string          `yaml:"nginx_acme_packages"`
 		UWSGI    []string          `yaml:"uwsgi_packages"`
 	}
 	for _, f := range []string{
@@ -119,7 +120,7 @@ func rolePackages(t testing.TB, distro testhost.Distro) []string {
 		t.Fatalf("roles/postgresql/vars/main.yml: postgresql_versions names no PostgreSQL major for %s (%q): %v", distro, name, vars.Versions)
 	}
 	var pkgs []string
-	for _, p := range slices.Concat(vars.Common, vars.Postgres, vars.Nginx, vars.UWSGI) {
+	for _, p := range slices.Concat(vars.Common, vars.Postgres, vars.Nginx, vars.ACME, vars.UWSGI) {
 		p = strings.ReplaceAll(p, "{{ postgresql_version }}", major)
 		if strings.Contains(p, "{{") {
 			t.Fatalf("package %q: the harness knows only {{ postgresql_version }}", p)

@@ -415,6 +415,8 @@ func testAllInOne(t *testing.T, distro testhost.Distro) {
 		p.requireNoChange(r, "reconfigure-again")
 	})
 
+	t.Run("https", func(t *testing.T) { checkHTTPS(t, p, c, h, inst) })
+
 	t.Run("clean", func(t *testing.T) {
 		checkCleans(t, p, h, h, inst, "", true, func() {
 			s := maps.Clone(inst.Settings)
