@@ -61,6 +61,10 @@ commands:
   deployment show ID
   deployment delete ID
   instance add DEPLOYMENT TYPE [--url URL] [--dry-run] [--wait]
+  instance tls DEPLOYMENT TYPE [--url URL] [--mode acme|own|front|none]
+      [--certificate FILE --private-key FILE] [--acme-directory production|staging|URL]
+      [--hsts-max-age SECONDS] [--trusted-proxies CIDR,...] [--dry-run] [--wait]
+      serve the instance at another URL or with other TLS (a reconfigure run)
   task run DEPLOYMENT INSTANCE TASK [--confirm NAME] [--dry-run] [--wait]
       TASK is clean, pull, restart, backup or deploy
   config get DEPLOYMENT INSTANCE
@@ -91,7 +95,7 @@ type command struct {
 func commands() map[string][]command {
 	return map[string][]command{
 		"deployment": {{"create", cmdDeploymentCreate}, {"list", cmdDeploymentList}, {"show", cmdDeploymentShow}, {"delete", cmdDeploymentDelete}},
-		"instance":   {{"add", cmdInstanceAdd}},
+		"instance":   {{"add", cmdInstanceAdd}, {"tls", cmdInstanceTLS}},
 		"task":       {{"run", cmdTaskRun}},
 		"config":     {{"get", cmdConfigGet}, {"set", cmdConfigSet}, {"edit", cmdConfigEdit}},
 		"run":        {{"show", cmdRunShow}, {"cancel", cmdRunCancel}},

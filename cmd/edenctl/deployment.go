@@ -18,10 +18,14 @@ import (
 
 // specFile is the YAML a deployment is created from: the fields of
 // deploy.Spec and the path of the SSH private key, which edenctl reads and
-// sends as ssh_private_key.
+// sends as ssh_private_key, and those of the first instance's own
+// certificate chain and key (TLS mode own), sent as its instance.tls
+// certificate and private_key.
 type specFile struct {
 	deploy.Spec       `yaml:",inline"`
 	SSHPrivateKeyFile string `yaml:"ssh_private_key_file"`
+	TLSCertificate    string `yaml:"tls_certificate_file,omitempty"`
+	TLSPrivateKey     string `yaml:"tls_private_key_file,omitempty"`
 }
 
 // readSpec reads a spec file (or stdin for "-"); a relative key path is
@@ -45,19 +49,35 @@ func (a *app) readSpec(path string) (httpapi.CreateDeploymentRequest, error) {
 		return req, fmt.Errorf("%s: %w", path, err)
 	}
 	req.Spec = sf.Spec
-	if kp := sf.SSHPrivateKeyFile; kp != "" {
-		if rest, ok := strings.CutPrefix(kp, "~/"); ok {
-			kp = filepath.Join(a.getenv("HOME"), rest)
-		} else if !filepath.IsAbs(kp) && path != "-" {
-			kp = filepath.Join(filepath.Dir(path), kp)
+	for _, f := range []struct {
+		path, what string
+		dst        *string
+	}{
+		{sf.SSHPrivateKeyFile, "the SSH private key", &req.SSHPrivateKey},
+		{sf.TLSCertificate, "the TLS certificate chain", &req.Spec.Instance.TLS.Certificate},
+		{sf.TLSPrivateKey, "the TLS private key", &req.Spec.Instance.TLS.PrivateKey},
+	} {
+		if f.path == "" {
+			continue
 		}
-		key, err := os.ReadFile(kp)
+		b, err := a.readBeside(path, f.path)
 		if err != nil {
-			return req, fmt.Errorf("read the SSH private key: %w", err)
+			return req, fmt.Errorf("read %s: %w", f.what, err)
 		}
-		req.SSHPrivateKey = string(key)
+		*f.dst = string(b)
 	}
 	return req, nil
+}
+
+// readBeside reads file kp, relative to the spec file (unless the spec is
+// stdin), with ~/ the home directory.
+func (a *app) readBeside(spec, kp string) ([]byte, error) {
+	if rest, ok := strings.CutPrefix(kp, "~/"); ok {
+		kp = filepath.Join(a.getenv("HOME"), rest)
+	} else if !filepath.IsAbs(kp) && spec != "-" {
+		kp = filepath.Join(filepath.Dir(spec), kp)
+	}
+	return os.ReadFile(kp)
 }
 
 func cmdDeploymentCreate(ctx context.Context, a *app, args []string) error {
