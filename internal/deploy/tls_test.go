@@ -179,8 +179,8 @@ func TestNewDeploymentTLS(t *testing.T) {
 			problems: invalid("instance.tls.mode"),
 		},
 		{
-			name: "http with mode acme",
-			spec: func(s *deploy.Spec) { s.Instance.TLS.Mode = deploy.TLSACME },
+			name:     "http with mode acme",
+			spec:     func(s *deploy.Spec) { s.Instance.TLS.Mode = deploy.TLSACME },
 			problems: invalid("instance.tls.mode"),
 		},
 		{
