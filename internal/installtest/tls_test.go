@@ -285,10 +285,22 @@ func checkHTTPS(t *testing.T, p *plane, c *testhost.Cluster, h *testhost.Host, i
 			t.Errorf("certbot's renewal job: %v", err)
 		}
 
-		// Nothing to do a second time: no new certificate, no reload.
+		// Nothing to do a second time, for a reconfigure or a deploy (as
+		// a retried deploy runs it): no new certificate, no reload (the
+		// same nginx workers).
+		workers := nginxWorkers(t, h)
 		p.requireNoChange(p.run("https via ACME again", deploy.RunRequest{Kind: deploy.RunReconfigure, Instance: inst.Type}), "https via ACME again")
+		kind := deploy.RunAddInstance
+		if p.d.FirstInstance().Type == inst.Type {
+			kind = deploy.RunDeploy
+		}
+		inst.Status = deploy.InstanceFailed // the rules refuse a deploy of a deployed instance
+		p.requireNoChange(p.run("deploy with https again", deploy.RunRequest{Kind: kind, Instance: inst.Type}), "deploy with https again")
 		if again := servedCertificate(t, h.Addr, 443, host, root); fingerprint(again[0]) != fingerprint(chain[0]) {
 			t.Errorf("a second run changed the served certificate")
+		}
+		if after := nginxWorkers(t, h); after != workers {
+			t.Errorf("a second run reloaded nginx: workers %s, then %s", workers, after)
 		}
 
 		// A forced renewal: certbot obtains a new certificate and its
@@ -381,6 +393,32 @@ func checkHTTPS(t *testing.T, p *plane, c *testhost.Cluster, h *testhost.Host, i
 		}
 	})
 
+	t.Run("front", func(t *testing.T) {
+		// A load balancer in front: nginx serves HTTP and believes
+		// X-Forwarded-Proto only from the trusted proxies, here this
+		// machine (the gateway), not the server itself. HSTS, sent only
+		// on what nginx takes for HTTPS, shows what it believed.
+		const host = "eden-front.installtest.test"
+		url := "https://" + host
+		serveAnew(t, p, inst, "https in front", url, deploy.TLSSpec{TLSOptions: deploy.TLSOptions{
+			Mode: deploy.TLSFront, HSTSMaxAge: new(600), TrustedProxies: []string{c.Gateway}}})
+		checkPublicURL(t, h, inst, url)
+		trusted := curl(t, h.Addr, host, 80, "--header", "X-Forwarded-Proto: https", "http://"+host+"/")
+		if !strings.Contains(status(trusted), " 200") || !strings.Contains(strings.ToLower(trusted), "strict-transport-security: max-age=600") {
+			t.Errorf("from the trusted proxy, X-Forwarded-Proto https: want 200 with HSTS:\n%s", trusted)
+		}
+		if plain := curl(t, h.Addr, host, 80, "http://"+host+"/"); strings.Contains(strings.ToLower(plain), "strict-transport-security") {
+			t.Errorf("from the trusted proxy, plain HTTP: HSTS sent:\n%s", plain)
+		}
+		const prog = `import sys, urllib.request as u
+r = u.urlopen(u.Request("http://" + sys.argv[1] + "/", headers={"Host": sys.argv[2], "X-Forwarded-Proto": "https"}), timeout=20)
+print(r.status, r.headers.get("Strict-Transport-Security"))
+`
+		if out := strings.TrimSpace(sh(t, h, "python3", "-c", prog, h.Addr, host)); out != "200 None" {
+			t.Errorf("from an untrusted address (the server itself), X-Forwarded-Proto https: %q, want 200 without HSTS", out)
+		}
+	})
+
 	t.Run("back to plain HTTP", func(t *testing.T) {
 		serveAnew(t, p, inst, "plain HTTP again", plainURL, deploy.TLSSpec{})
 		if pg := get(t, plainURL+"/"); pg.PublicURL != plainURL {
@@ -390,6 +428,14 @@ func checkHTTPS(t *testing.T, p *plane, c *testhost.Cluster, h *testhost.Host, i
 			t.Error(err)
 		}
 	})
+}
+
+// nginxWorkers lists the PIDs of nginx's worker processes on h: a reload
+// replaces them.
+func nginxWorkers(t *testing.T, h *testhost.Host) string {
+	t.Helper()
+	out, _ := shErr(h, "pgrep", "-f", "nginx: worker")
+	return strings.Join(strings.Fields(out), " ")
 }
 
 func certFile(t *testing.T, p string) *x509.Certificate {
