@@ -61,7 +61,9 @@ const (
 	// MaxHSTSMaxAge is two years, what HSTS preload lists ask for.
 	MaxHSTSMaxAge     = 63072000
 	maxTrustedProxies = 50
-	maxPEMBytes       = 64 << 10
+	// maxPEMBytes is what an SSM Parameter Store parameter holds (the
+	// advanced tier), where the chain and the key are kept on AWS.
+	maxPEMBytes = 8 << 10
 	// HTTPChallengePort is where an ACME CA validates HTTP-01: nginx
 	// listens there for the challenge and the redirect to HTTPS.
 	HTTPChallengePort = 80
@@ -353,12 +355,12 @@ func ParseOwnCertificate(prefix, host, chainPEM, keyPEM string, now time.Time) (
 	if chainPEM == "" {
 		errs = append(errs, Invalid(cf, "is required with mode own: the certificate chain, PEM, the instance's certificate first"))
 	} else if len(chainPEM) > maxPEMBytes {
-		errs = append(errs, Invalid(cf, "at most %d KiB", maxPEMBytes>>10))
+		errs = append(errs, Invalid(cf, "at most %d KiB (leave the root certificate out)", maxPEMBytes>>10))
 	}
 	if keyPEM == "" {
 		errs = append(errs, Invalid(kf, "is required with mode own: the certificate's private key, PEM"))
-	} else if len(keyPEM) > 16<<10 {
-		errs = append(errs, Invalid(kf, "at most 16 KiB"))
+	} else if len(keyPEM) > maxPEMBytes {
+		errs = append(errs, Invalid(kf, "at most %d KiB", maxPEMBytes>>10))
 	}
 	if len(errs) > 0 {
 		return nil, joinErrors(errs)

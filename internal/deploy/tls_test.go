@@ -163,6 +163,14 @@ func TestNewDeploymentTLS(t *testing.T) {
 			problems: invalid("instance.tls.certificate"),
 		},
 		{
+			name: "a chain larger than a parameter holds",
+			spec: func(s *deploy.Spec) {
+				s.Instance.URL = "https://eden.example.org"
+				s.Instance.TLS = deploy.TLSSpec{TLSOptions: deploy.TLSOptions{Mode: deploy.TLSOwn}, Certificate: strings.Repeat(string(leaf.Chain), 20), PrivateKey: string(leaf.Key)}
+			},
+			problems: invalid("instance.tls.certificate"), reason: "at most 8 KiB",
+		},
+		{
 			name: "a certificate without mode own",
 			spec: func(s *deploy.Spec) {
 				s.Instance.URL = "https://eden.example.org"
