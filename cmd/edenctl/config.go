@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 
 	"github.com/edendeploy/edendeploy/internal/deploy"
@@ -57,13 +58,29 @@ func (a *app) putSettings(ctx context.Context, dep, inst, etag string, s deploy.
 	return a.maybeWait(ctx, rf, out.Run)
 }
 
-func cmdConfigGet(ctx context.Context, a *app, args []string) error {
-	fs := a.flags("config get")
-	pos, err := a.parse(fs, args, 2, 2, "DEPLOYMENT INSTANCE")
-	if err != nil {
-		return err
+func configCommand(a *app) *cobra.Command {
+	return group(&cobra.Command{
+		Use:   "config",
+		Short: "Read and change an instance's settings (behind models/000_config.py)",
+		Long: `Read and change an instance's settings: the values behind its
+models/000_config.py (settings.base.template, settings.L10n.default_language,
+...). A change starts a reconfigure run that writes them and restarts Eden.`,
+	}, configGetCommand(a), configSetCommand(a), configEditCommand(a))
+}
+
+func configGetCommand(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "get DEPLOYMENT INSTANCE",
+		Short: "Print an instance's settings and their version",
+		Example: `  edenctl config get d-01hx5k0v6p8mzq3rj7t2c9w4fy prod
+  edenctl config get d-01hx5k0v6p8mzq3rj7t2c9w4fy prod --output yaml`,
+		Args: exactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error { return a.configGet(cmd.Context(), args[0], args[1]) },
 	}
-	doc, _, resp, err := a.readSettings(ctx, pos[0], pos[1])
+}
+
+func (a *app) configGet(ctx context.Context, dep, inst string) error {
+	doc, _, resp, err := a.readSettings(ctx, dep, inst)
 	if err != nil {
 		return err
 	}
@@ -109,23 +126,35 @@ func parseValue(s string) any {
 	return s
 }
 
-func cmdConfigSet(ctx context.Context, a *app, args []string) error {
-	fs := a.flags("config set")
+func configSetCommand(a *app) *cobra.Command {
 	var rf runFlags
-	rf.bind(fs)
-	pos, err := a.parse(fs, args, 3, -1, "DEPLOYMENT INSTANCE KEY=VALUE... [--dry-run] [--wait]")
-	if err != nil {
-		return err
+	cmd := &cobra.Command{
+		Use:   "set DEPLOYMENT INSTANCE KEY=VALUE...",
+		Short: "Change some of an instance's settings and apply them",
+		Long: `Change some of an instance's settings and start the reconfigure run that
+applies them. A VALUE is read as YAML: true, 42, 1.5, [a, b] and "quoted"
+strings; anything else is the string itself.`,
+		Example: `  edenctl config set d-01hx5k0v6p8mzq3rj7t2c9w4fy prod L10n.default_language=fr --wait
+  edenctl config set d-01hx5k0v6p8mzq3rj7t2c9w4fy prod "base.system_name=Relief Ops" gis.countries="[NZ, AU]"`,
+		Args: argsBetween(3, -1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.configSet(cmd.Context(), args[0], args[1], args[2:], rf)
+		},
 	}
+	rf.bind(cmd.Flags())
+	return cmd
+}
+
+func (a *app) configSet(ctx context.Context, dep, inst string, kvs []string, rf runFlags) error {
 	changes := map[string]any{}
-	for _, kv := range pos[2:] {
+	for _, kv := range kvs {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
 			return usagef("%q is not KEY=VALUE", kv)
 		}
 		changes[k] = parseValue(v)
 	}
-	doc, etag, _, err := a.readSettings(ctx, pos[0], pos[1])
+	doc, etag, _, err := a.readSettings(ctx, dep, inst)
 	if err != nil {
 		return err
 	}
@@ -136,18 +165,30 @@ func cmdConfigSet(ctx context.Context, a *app, args []string) error {
 	for k, v := range changes {
 		s[k] = v
 	}
-	return a.putSettings(ctx, pos[0], pos[1], etag, s, rf)
+	return a.putSettings(ctx, dep, inst, etag, s, rf)
 }
 
-func cmdConfigEdit(ctx context.Context, a *app, args []string) error {
-	fs := a.flags("config edit")
+func configEditCommand(a *app) *cobra.Command {
 	var rf runFlags
-	rf.bind(fs)
-	pos, err := a.parse(fs, args, 2, 2, "DEPLOYMENT INSTANCE [--dry-run] [--wait]")
-	if err != nil {
-		return err
+	cmd := &cobra.Command{
+		Use:   "edit DEPLOYMENT INSTANCE",
+		Short: "Edit an instance's settings in $VISUAL or $EDITOR and apply them",
+		Long: `Open an instance's settings as YAML in $VISUAL (or $EDITOR, or vi); saved
+changes start the reconfigure run that applies them, and a file left
+unchanged changes nothing.`,
+		Example: `  edenctl config edit d-01hx5k0v6p8mzq3rj7t2c9w4fy prod --dry-run --wait
+  EDITOR=nano edenctl config edit d-01hx5k0v6p8mzq3rj7t2c9w4fy demo`,
+		Args: exactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.configEdit(cmd.Context(), args[0], args[1], rf)
+		},
 	}
-	doc, etag, _, err := a.readSettings(ctx, pos[0], pos[1])
+	rf.bind(cmd.Flags())
+	return cmd
+}
+
+func (a *app) configEdit(ctx context.Context, dep, inst string, rf runFlags) error {
+	doc, etag, _, err := a.readSettings(ctx, dep, inst)
 	if err != nil {
 		return err
 	}
@@ -160,8 +201,8 @@ func cmdConfigEdit(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, pos[0]+"-"+pos[1]+".yaml")
-	header := fmt.Sprintf("# Settings of the %s instance of %s (version %d), behind models/000_config.py.\n# Save and quit to apply them; leave the file unchanged to cancel.\n", pos[1], pos[0], doc.Version)
+	path := filepath.Join(dir, dep+"-"+inst+".yaml")
+	header := fmt.Sprintf("# Settings of the %s instance of %s (version %d), behind models/000_config.py.\n# Save and quit to apply them; leave the file unchanged to cancel.\n", inst, dep, doc.Version)
 	if err := os.WriteFile(path, append([]byte(header), before...), 0o600); err != nil {
 		return err
 	}
@@ -196,5 +237,5 @@ func cmdConfigEdit(ctx context.Context, a *app, args []string) error {
 		fmt.Fprintln(a.stderr, "edenctl: no changes")
 		return nil
 	}
-	return a.putSettings(ctx, pos[0], pos[1], etag, deploy.Settings(edited), rf)
+	return a.putSettings(ctx, dep, inst, etag, deploy.Settings(edited), rf)
 }

@@ -12,19 +12,29 @@ import (
 	"sync"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/edendeploy/edendeploy/internal/deploy"
 	"github.com/edendeploy/edendeploy/internal/httpapi"
 )
 
-func cmdRuns(ctx context.Context, a *app, args []string) error {
-	fs := a.flags("runs")
-	limit := fs.Int("limit", 20, "")
-	pos, err := a.parse(fs, args, 1, 1, "DEPLOYMENT [--limit N]")
-	if err != nil {
-		return err
+func runsCommand(a *app) *cobra.Command {
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "runs DEPLOYMENT",
+		Short: "List a deployment's runs, newest first",
+		Example: `  edenctl runs d-01hx5k0v6p8mzq3rj7t2c9w4fy
+  edenctl runs d-01hx5k0v6p8mzq3rj7t2c9w4fy --limit 5 --output json`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error { return a.runs(cmd.Context(), args[0], limit) },
 	}
+	cmd.Flags().IntVar(&limit, "limit", 20, "the most runs to list (at most 100)")
+	return cmd
+}
+
+func (a *app) runs(ctx context.Context, dep string, limit int) error {
 	var list httpapi.RunList
-	resp, err := a.get(ctx, deploymentPath(pos[0])+"/runs?limit="+strconv.Itoa(*limit), &list)
+	resp, err := a.get(ctx, deploymentPath(dep)+"/runs?limit="+strconv.Itoa(limit), &list)
 	if err != nil {
 		return err
 	}
@@ -41,14 +51,27 @@ func cmdRuns(ctx context.Context, a *app, args []string) error {
 	})
 }
 
-func cmdRunShow(ctx context.Context, a *app, args []string) error {
-	fs := a.flags("run show")
-	pos, err := a.parse(fs, args, 2, 2, "DEPLOYMENT RUN")
-	if err != nil {
-		return err
+func runCommand(a *app) *cobra.Command {
+	return group(&cobra.Command{
+		Use:   "run",
+		Short: "Show or cancel one run",
+	}, runShowCommand(a), runCancelCommand(a))
+}
+
+func runShowCommand(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "show DEPLOYMENT RUN",
+		Short: "Show a run: its status, steps and each host's results",
+		Example: `  edenctl run show d-01hx5k0v6p8mzq3rj7t2c9w4fy r-01hx5m2a0q4d7k9n3v5b8c1e6g
+  edenctl run show d-01hx5k0v6p8mzq3rj7t2c9w4fy r-01hx5m2a0q4d7k9n3v5b8c1e6g --output json`,
+		Args: exactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error { return a.runShow(cmd.Context(), args[0], args[1]) },
 	}
+}
+
+func (a *app) runShow(ctx context.Context, dep, runID string) error {
 	var r deploy.Run
-	resp, err := a.get(ctx, runPath(pos[0], pos[1]), &r)
+	resp, err := a.get(ctx, runPath(dep, runID), &r)
 	if err != nil {
 		return err
 	}
@@ -56,13 +79,20 @@ func cmdRunShow(ctx context.Context, a *app, args []string) error {
 	return a.emit(resp.body, func(w io.Writer) { printRunTable(w, &r, now) })
 }
 
-func cmdRunCancel(ctx context.Context, a *app, args []string) error {
-	fs := a.flags("run cancel")
-	pos, err := a.parse(fs, args, 2, 2, "DEPLOYMENT RUN")
-	if err != nil {
-		return err
+func runCancelCommand(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "cancel DEPLOYMENT RUN",
+		Short: "Cancel a queued or running run",
+		Long: `Cancel a queued or running run: its workflow is stopped and the step running
+on the hosts is cancelled; what it already changed stays changed.`,
+		Example: `  edenctl run cancel d-01hx5k0v6p8mzq3rj7t2c9w4fy r-01hx5m2a0q4d7k9n3v5b8c1e6g`,
+		Args:    exactArgs(2),
+		RunE:    func(cmd *cobra.Command, args []string) error { return a.runCancel(cmd.Context(), args[0], args[1]) },
 	}
-	resp, err := a.call(ctx, request{method: http.MethodPost, path: runPath(pos[0], pos[1]) + "/cancel"})
+}
+
+func (a *app) runCancel(ctx context.Context, dep, runID string) error {
+	resp, err := a.call(ctx, request{method: http.MethodPost, path: runPath(dep, runID) + "/cancel"})
 	if err != nil {
 		return err
 	}
@@ -73,21 +103,31 @@ func cmdRunCancel(ctx context.Context, a *app, args []string) error {
 	return a.emit(resp.body, func(w io.Writer) { fmt.Fprintf(w, "run %s %s\n", r.ID, r.Status) })
 }
 
-func cmdLogs(ctx context.Context, a *app, args []string) error {
-	fs := a.flags("logs")
-	follow := fs.Bool("f", false, "")
-	fs.BoolVar(follow, "follow", false, "")
-	pos, err := a.parse(fs, args, 2, 2, "[-f] DEPLOYMENT RUN")
-	if err != nil {
-		return err
+func logsCommand(a *app) *cobra.Command {
+	var follow bool
+	cmd := &cobra.Command{
+		Use:   "logs DEPLOYMENT RUN",
+		Short: "Print a run's full Ansible log, or follow it live with -f",
+		Long: `Print a run's full Ansible log as it is (whatever --output says). With -f,
+follow it live until the run ends, with its progress on stderr, and exit 1
+unless the run succeeded.`,
+		Example: `  edenctl logs d-01hx5k0v6p8mzq3rj7t2c9w4fy r-01hx5m2a0q4d7k9n3v5b8c1e6g
+  edenctl logs -f d-01hx5k0v6p8mzq3rj7t2c9w4fy r-01hx5m2a0q4d7k9n3v5b8c1e6g`,
+		Args: exactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error { return a.logs(cmd.Context(), args[0], args[1], follow) },
 	}
-	if *follow {
-		return a.follow(ctx, pos[0], pos[1])
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "follow the log live until the run ends")
+	return cmd
+}
+
+func (a *app) logs(ctx context.Context, dep, runID string, follow bool) error {
+	if follow {
+		return a.follow(ctx, dep, runID)
 	}
 	// The whole log so far, chunk by chunk.
 	var offset int64
 	for {
-		resp, err := a.call(ctx, request{method: http.MethodGet, path: fmt.Sprintf("%s/log?offset=%d&limit=%d", runPath(pos[0], pos[1]), offset, httpapi.MaxLogChunk)})
+		resp, err := a.call(ctx, request{method: http.MethodGet, path: fmt.Sprintf("%s/log?offset=%d&limit=%d", runPath(dep, runID), offset, httpapi.MaxLogChunk)})
 		if err != nil {
 			return err
 		}
