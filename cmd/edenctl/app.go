@@ -24,6 +24,14 @@ type app struct {
 	endpoint string
 	token    string
 	output   string
+	// quiet prints only IDs, one a line, whatever output says.
+	quiet bool
+	// contextName is --context: the context file's entry to use.
+	contextName string
+	// warnedMode is set once the context file's loose mode was reported.
+	warnedMode bool
+	// resolved is set once resolve ran.
+	resolved bool
 
 	stdin          io.Reader
 	stdout, stderr io.Writer
@@ -90,14 +98,15 @@ func (a *app) main(ctx context.Context, args []string) int {
 	return exitFailed
 }
 
-// resolve settles the global options once the command line is parsed: a
-// flag wins over the environment, the environment over the defaults.
+// resolve settles the global options once the command line is parsed:
+// the endpoint and token (where), and the output format.
 func (a *app) resolve() error {
-	if a.endpoint == "" {
-		a.endpoint = envOr(a.getenv, "EDEN_ENDPOINT", "http://127.0.0.1:8080")
+	if a.resolved {
+		return nil
 	}
-	if a.token == "" {
-		a.token = a.getenv("EDEN_TOKEN")
+	a.resolved = true
+	if err := a.where(); err != nil {
+		return err
 	}
 	if a.output == "" {
 		a.output = "table"

@@ -49,7 +49,7 @@ func (a *app) putSettings(ctx context.Context, dep, inst, etag string, s deploy.
 	if err := decodeInto(resp, &out); err != nil {
 		return err
 	}
-	if err := a.emit(resp.body, func(w io.Writer) {
+	if err := a.emit(resp.body, runIDs(out.Run), func(w io.Writer) {
 		fmt.Fprintf(w, "settings version %d\n", out.Version)
 		printStarted(w, out.Run)
 	}); err != nil {
@@ -74,8 +74,9 @@ func configGetCommand(a *app) *cobra.Command {
 		Short: "Print an instance's settings and their version",
 		Example: `  edenctl config get d-01hx5k0v6p8mzq3rj7t2c9w4fy prod
   edenctl config get d-01hx5k0v6p8mzq3rj7t2c9w4fy prod --output yaml`,
-		Args: exactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error { return a.configGet(cmd.Context(), args[0], args[1]) },
+		Args:              exactArgs(2),
+		ValidArgsFunction: a.completeArgs(argDeployment, argInstance),
+		RunE:              a.onDeployment(func(ctx context.Context, dep string, args []string) error { return a.configGet(ctx, dep, args[0]) }),
 	}
 }
 
@@ -84,7 +85,7 @@ func (a *app) configGet(ctx context.Context, dep, inst string) error {
 	if err != nil {
 		return err
 	}
-	return a.emit(resp.body, func(w io.Writer) {
+	return a.emit(resp.body, doc.Settings.Keys(), func(w io.Writer) {
 		fmt.Fprintf(w, "# version %d\n", doc.Version)
 		for _, k := range doc.Settings.Keys() {
 			fmt.Fprintf(w, "%s\t= %s\n", k, inlineValue(doc.Settings[k]))
@@ -136,23 +137,39 @@ applies them. A VALUE is read as YAML: true, 42, 1.5, [a, b] and "quoted"
 strings; anything else is the string itself.`,
 		Example: `  edenctl config set d-01hx5k0v6p8mzq3rj7t2c9w4fy prod L10n.default_language=fr --wait
   edenctl config set d-01hx5k0v6p8mzq3rj7t2c9w4fy prod "base.system_name=Relief Ops" gis.countries="[NZ, AU]"`,
-		Args: argsBetween(3, -1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.configSet(cmd.Context(), args[0], args[1], args[2:], rf)
+		Args: func(cmd *cobra.Command, args []string) error {
+			if err := argsBetween(3, -1)(cmd, args); err != nil {
+				return err
+			}
+			_, err := parseChanges(args[2:])
+			return err
 		},
+		ValidArgsFunction: a.completeArgs(argDeployment, argInstance, argSettings),
+		RunE: a.onDeployment(func(ctx context.Context, dep string, args []string) error {
+			return a.configSet(ctx, dep, args[0], args[1:], rf)
+		}),
 	}
 	rf.bind(cmd.Flags())
 	return cmd
 }
 
-func (a *app) configSet(ctx context.Context, dep, inst string, kvs []string, rf runFlags) error {
+// parseChanges reads KEY=VALUE arguments.
+func parseChanges(kvs []string) (map[string]any, error) {
 	changes := map[string]any{}
 	for _, kv := range kvs {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			return usagef("%q is not KEY=VALUE", kv)
+			return nil, usagef("%q is not KEY=VALUE", kv)
 		}
 		changes[k] = parseValue(v)
+	}
+	return changes, nil
+}
+
+func (a *app) configSet(ctx context.Context, dep, inst string, kvs []string, rf runFlags) error {
+	changes, err := parseChanges(kvs)
+	if err != nil {
+		return err
 	}
 	doc, etag, _, err := a.readSettings(ctx, dep, inst)
 	if err != nil {
@@ -178,10 +195,11 @@ changes start the reconfigure run that applies them, and a file left
 unchanged changes nothing.`,
 		Example: `  edenctl config edit d-01hx5k0v6p8mzq3rj7t2c9w4fy prod --dry-run --wait
   EDITOR=nano edenctl config edit d-01hx5k0v6p8mzq3rj7t2c9w4fy demo`,
-		Args: exactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.configEdit(cmd.Context(), args[0], args[1], rf)
-		},
+		Args:              exactArgs(2),
+		ValidArgsFunction: a.completeArgs(argDeployment, argInstance),
+		RunE: a.onDeployment(func(ctx context.Context, dep string, args []string) error {
+			return a.configEdit(ctx, dep, args[0], rf)
+		}),
 	}
 	rf.bind(cmd.Flags())
 	return cmd

@@ -113,7 +113,7 @@ func (a *app) deploymentCreate(ctx context.Context, file string, rf runFlags) er
 	if err := decodeInto(resp, &out); err != nil {
 		return err
 	}
-	if err := a.emit(resp.body, func(w io.Writer) {
+	if err := a.emit(resp.body, []string{out.Deployment.ID}, func(w io.Writer) {
 		fmt.Fprintf(w, "created deployment %s (%s)\n", out.Deployment.ID, out.Deployment.Name)
 		printStarted(w, out.Run)
 	}); err != nil {
@@ -172,7 +172,11 @@ func (a *app) deploymentList(ctx context.Context) error {
 		return err
 	}
 	now := a.now()
-	return a.emit(body, func(w io.Writer) {
+	ids := make([]string, len(all))
+	for i, d := range all {
+		ids[i] = d.ID
+	}
+	return a.emit(body, ids, func(w io.Writer) {
 		fmt.Fprintln(w, "ID\tNAME\tOWNER\tSERVERS\tINSTANCES\tCREATED")
 		for _, d := range all {
 			var insts []string
@@ -190,8 +194,9 @@ func deploymentShowCommand(a *app) *cobra.Command {
 		Short: "Show a deployment: its servers, instances and active run",
 		Example: `  edenctl deployment show d-01hx5k0v6p8mzq3rj7t2c9w4fy
   edenctl deployment show d-01hx5k0v6p8mzq3rj7t2c9w4fy --output yaml`,
-		Args: exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error { return a.deploymentShow(cmd.Context(), args[0]) },
+		Args:              exactArgs(1),
+		ValidArgsFunction: a.completeArgs(argDeployment),
+		RunE:              a.onDeployment(func(ctx context.Context, dep string, _ []string) error { return a.deploymentShow(ctx, dep) }),
 	}
 }
 
@@ -202,7 +207,7 @@ func (a *app) deploymentShow(ctx context.Context, dep string) error {
 		return err
 	}
 	now := a.now()
-	return a.emit(resp.body, func(w io.Writer) {
+	return a.emit(resp.body, []string{d.ID}, func(w io.Writer) {
 		fmt.Fprintf(w, "id:\t%s\n", d.ID)
 		fmt.Fprintf(w, "name:\t%s\n", d.Name)
 		fmt.Fprintf(w, "owner:\t%s\n", d.Owner)
@@ -237,9 +242,10 @@ func deploymentDeleteCommand(a *app) *cobra.Command {
 		Long: `Forget a deployment: its records, bundles and secrets go; its servers and
 what runs on them are left untouched. A deployment with an active run is
 refused: cancel the run first (edenctl run cancel).`,
-		Example: `  edenctl deployment delete d-01hx5k0v6p8mzq3rj7t2c9w4fy`,
-		Args:    exactArgs(1),
-		RunE:    func(cmd *cobra.Command, args []string) error { return a.deploymentDelete(cmd.Context(), args[0]) },
+		Example:           `  edenctl deployment delete d-01hx5k0v6p8mzq3rj7t2c9w4fy`,
+		Args:              exactArgs(1),
+		ValidArgsFunction: a.completeArgs(argDeployment),
+		RunE:              a.onDeployment(func(ctx context.Context, dep string, _ []string) error { return a.deploymentDelete(ctx, dep) }),
 	}
 }
 
@@ -247,8 +253,9 @@ func (a *app) deploymentDelete(ctx context.Context, dep string) error {
 	if _, err := a.call(ctx, request{method: http.MethodDelete, path: deploymentPath(dep)}); err != nil {
 		return err
 	}
-	if a.output == "table" {
-		fmt.Fprintf(a.stdout, "deleted deployment %s\n", dep)
+	body, err := json.Marshal(map[string]any{"id": dep, "deleted": true})
+	if err != nil {
+		return err
 	}
-	return nil
+	return a.emit(body, []string{dep}, func(w io.Writer) { fmt.Fprintf(w, "deleted deployment %s\n", dep) })
 }

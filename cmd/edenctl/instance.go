@@ -32,10 +32,11 @@ and more only after its first deploy succeeded; a test instance starts from
 a copy of prod's database.`,
 		Example: `  edenctl instance add d-01hx5k0v6p8mzq3rj7t2c9w4fy demo --wait
   edenctl instance add d-01hx5k0v6p8mzq3rj7t2c9w4fy test --url https://test.example.org`,
-		Args: exactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.instanceAdd(cmd.Context(), args[0], args[1], url, rf)
-		},
+		Args:              exactArgs(2),
+		ValidArgsFunction: a.completeArgs(argDeployment, argNewInstance),
+		RunE: a.onDeployment(func(ctx context.Context, dep string, args []string) error {
+			return a.instanceAdd(ctx, dep, args[0], url, rf)
+		}),
 	}
 	cmd.Flags().StringVar(&url, "url", "", "the instance's public `URL` (default: one made from the web server's host)")
 	rf.bind(cmd.Flags())
@@ -52,7 +53,7 @@ func (a *app) instanceAdd(ctx context.Context, dep, typ, url string, rf runFlags
 	if err := decodeInto(resp, &out); err != nil {
 		return err
 	}
-	if err := a.emit(resp.body, func(w io.Writer) {
+	if err := a.emit(resp.body, runIDs(out.Run), func(w io.Writer) {
 		fmt.Fprintf(w, "added instance %s (%s)\n", out.Instance.Type, out.Instance.URL)
 		printStarted(w, out.Run)
 	}); err != nil {

@@ -26,8 +26,8 @@ exit status: 0 success, 1 a run failed or the API refused, 2 usage error`,
   edenctl deployment create -f my-deployment.yaml --wait`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
-		// No "edenctl completion" default: completion.go has its own.
-		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: true},
+		// Not cobra's default "completion" command: completion.go has one.
+		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
 		PersistentPreRunE: func(*cobra.Command, []string) error { return a.resolve() },
 	}
 	groupArgs(root)
@@ -39,12 +39,17 @@ exit status: 0 success, 1 a run failed or the API refused, 2 usage error`,
 	root.SetHelpTemplate(helpTemplate)
 
 	gf := root.PersistentFlags()
-	gf.StringVar(&a.endpoint, "endpoint", "", "the `URL` of the API (env EDEN_ENDPOINT; default http://127.0.0.1:8080)")
-	gf.StringVar(&a.token, "token", "", "the bearer `TOKEN` (env EDEN_TOKEN, or $XDG_CONFIG_HOME/edenctl/token)")
-	gf.StringVarP(&a.output, "output", "o", "", "the output `FORMAT`: table, json or yaml (default table)")
+	gf.StringVar(&a.endpoint, "endpoint", "", "the `URL` of the API (env EDEN_ENDPOINT, or the context's; default http://127.0.0.1:8080)")
+	gf.StringVar(&a.token, "token", "", "the bearer `TOKEN` (env EDEN_TOKEN, or the context's, or $XDG_CONFIG_HOME/edenctl/token)")
+	gf.StringVar(&a.contextName, "context", "", "use the endpoint and token of context `NAME` (see edenctl context)")
+	gf.StringVarP(&a.output, "output", "o", "", "the output `FORMAT`: table, json or yaml (default table), with the API's field names")
+	gf.BoolVarP(&a.quiet, "quiet", "q", false, "print only IDs, one a line (for scripts)")
+	a.completeFlags(root)
 
 	for _, c := range []func(*app) *cobra.Command{
+		completionCommand,
 		configCommand,
+		contextCommand,
 		deploymentCommand,
 		instanceCommand,
 		logsCommand,
@@ -53,10 +58,23 @@ exit status: 0 success, 1 a run failed or the API refused, 2 usage error`,
 		serveCommand,
 		taskCommand,
 		tokenCommand,
+		versionCommand,
 	} {
 		root.AddCommand(c(a))
 	}
+	noFileArgs(root)
 	return root
+}
+
+// noFileArgs makes the commands that complete no argument of their own
+// offer no file names either (cobra's default).
+func noFileArgs(c *cobra.Command) {
+	if c.ValidArgsFunction == nil && len(c.ValidArgs) == 0 {
+		c.ValidArgsFunction = cobra.NoFileCompletions
+	}
+	for _, sub := range c.Commands() {
+		noFileArgs(sub)
+	}
 }
 
 // group makes parent a group of the subcommands children: run alone or

@@ -25,8 +25,9 @@ func runsCommand(a *app) *cobra.Command {
 		Short: "List a deployment's runs, newest first",
 		Example: `  edenctl runs d-01hx5k0v6p8mzq3rj7t2c9w4fy
   edenctl runs d-01hx5k0v6p8mzq3rj7t2c9w4fy --limit 5 --output json`,
-		Args: exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error { return a.runs(cmd.Context(), args[0], limit) },
+		Args:              exactArgs(1),
+		ValidArgsFunction: a.completeArgs(argDeployment),
+		RunE:              a.onDeployment(func(ctx context.Context, dep string, _ []string) error { return a.runs(ctx, dep, limit) }),
 	}
 	cmd.Flags().IntVar(&limit, "limit", 20, "the most runs to list (at most 100)")
 	return cmd
@@ -39,7 +40,11 @@ func (a *app) runs(ctx context.Context, dep string, limit int) error {
 		return err
 	}
 	now := a.now()
-	return a.emit(resp.body, func(w io.Writer) {
+	ids := make([]string, len(list.Items))
+	for i, r := range list.Items {
+		ids[i] = r.ID
+	}
+	return a.emit(resp.body, ids, func(w io.Writer) {
 		fmt.Fprintln(w, "ID\tKIND\tINSTANCE\tSTATUS\tCREATED\tELAPSED\tREQUESTER")
 		for _, r := range list.Items {
 			status := string(r.Status)
@@ -64,8 +69,9 @@ func runShowCommand(a *app) *cobra.Command {
 		Short: "Show a run: its status, steps and each host's results",
 		Example: `  edenctl run show d-01hx5k0v6p8mzq3rj7t2c9w4fy r-01hx5m2a0q4d7k9n3v5b8c1e6g
   edenctl run show d-01hx5k0v6p8mzq3rj7t2c9w4fy r-01hx5m2a0q4d7k9n3v5b8c1e6g --output json`,
-		Args: exactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error { return a.runShow(cmd.Context(), args[0], args[1]) },
+		Args:              exactArgs(2),
+		ValidArgsFunction: a.completeArgs(argDeployment, argRun),
+		RunE:              a.onDeployment(func(ctx context.Context, dep string, args []string) error { return a.runShow(ctx, dep, args[0]) }),
 	}
 }
 
@@ -76,7 +82,7 @@ func (a *app) runShow(ctx context.Context, dep, runID string) error {
 		return err
 	}
 	now := a.now()
-	return a.emit(resp.body, func(w io.Writer) { printRunTable(w, &r, now) })
+	return a.emit(resp.body, []string{r.ID}, func(w io.Writer) { printRunTable(w, &r, now) })
 }
 
 func runCancelCommand(a *app) *cobra.Command {
@@ -85,9 +91,10 @@ func runCancelCommand(a *app) *cobra.Command {
 		Short: "Cancel a queued or running run",
 		Long: `Cancel a queued or running run: its workflow is stopped and the step running
 on the hosts is cancelled; what it already changed stays changed.`,
-		Example: `  edenctl run cancel d-01hx5k0v6p8mzq3rj7t2c9w4fy r-01hx5m2a0q4d7k9n3v5b8c1e6g`,
-		Args:    exactArgs(2),
-		RunE:    func(cmd *cobra.Command, args []string) error { return a.runCancel(cmd.Context(), args[0], args[1]) },
+		Example:           `  edenctl run cancel d-01hx5k0v6p8mzq3rj7t2c9w4fy r-01hx5m2a0q4d7k9n3v5b8c1e6g`,
+		Args:              exactArgs(2),
+		ValidArgsFunction: a.completeArgs(argDeployment, argRun),
+		RunE:              a.onDeployment(func(ctx context.Context, dep string, args []string) error { return a.runCancel(ctx, dep, args[0]) }),
 	}
 }
 
@@ -100,7 +107,7 @@ func (a *app) runCancel(ctx context.Context, dep, runID string) error {
 	if err := decodeInto(resp, &r); err != nil {
 		return err
 	}
-	return a.emit(resp.body, func(w io.Writer) { fmt.Fprintf(w, "run %s %s\n", r.ID, r.Status) })
+	return a.emit(resp.body, []string{r.ID}, func(w io.Writer) { fmt.Fprintf(w, "run %s %s\n", r.ID, r.Status) })
 }
 
 func logsCommand(a *app) *cobra.Command {
@@ -113,8 +120,9 @@ follow it live until the run ends, with its progress on stderr, and exit 1
 unless the run succeeded.`,
 		Example: `  edenctl logs d-01hx5k0v6p8mzq3rj7t2c9w4fy r-01hx5m2a0q4d7k9n3v5b8c1e6g
   edenctl logs -f d-01hx5k0v6p8mzq3rj7t2c9w4fy r-01hx5m2a0q4d7k9n3v5b8c1e6g`,
-		Args: exactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error { return a.logs(cmd.Context(), args[0], args[1], follow) },
+		Args:              exactArgs(2),
+		ValidArgsFunction: a.completeArgs(argDeployment, argRun),
+		RunE:              a.onDeployment(func(ctx context.Context, dep string, args []string) error { return a.logs(ctx, dep, args[0], follow) }),
 	}
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "follow the log live until the run ends")
 	return cmd
@@ -122,7 +130,7 @@ unless the run succeeded.`,
 
 func (a *app) logs(ctx context.Context, dep, runID string, follow bool) error {
 	if follow {
-		return a.follow(ctx, dep, runID)
+		return a.follow(ctx, dep, runID, true)
 	}
 	// The whole log so far, chunk by chunk.
 	var offset int64
@@ -142,21 +150,27 @@ func (a *app) logs(ctx context.Context, dep, runID string, follow bool) error {
 	}
 }
 
-// maybeWait follows the run to its end when --wait was given.
+// maybeWait follows the run to its end when --wait was given. The log
+// goes to stdout only with table output: JSON, YAML and --quiet keep
+// stdout to what they printed, so that it can be parsed.
 func (a *app) maybeWait(ctx context.Context, rf runFlags, r *deploy.Run) error {
 	if !rf.wait || r == nil {
 		return nil
 	}
-	return a.follow(ctx, r.DeploymentID, r.ID)
+	return a.follow(ctx, r.DeploymentID, r.ID, a.output == "table" && !a.quiet)
 }
 
-// follow prints the run's log live (stdout) and its progress (stderr:
-// "step n of m", each host's state, elapsed time) until the run ends. It
-// returns a *runFailedError unless the run succeeded.
-func (a *app) follow(ctx context.Context, dep, runID string) error {
+// follow prints the run's log live (stdout, when showLog) and its progress
+// (stderr, unless --quiet: "step n of m", each host's state, elapsed time)
+// until the run ends. It returns a *runFailedError unless the run
+// succeeded.
+func (a *app) follow(ctx context.Context, dep, runID string, showLog bool) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	p := &progress{a: a}
+	p := &progress{a: a, w: a.stderr}
+	if a.quiet {
+		p.w = io.Discard
+	}
 	final := make(chan *deploy.Run, 1)
 	streamDone := make(chan struct{})
 	var wg sync.WaitGroup
@@ -165,7 +179,10 @@ func (a *app) follow(ctx context.Context, dep, runID string) error {
 		defer wg.Done()
 		final <- a.watchRun(ctx, dep, runID, p, cancel, streamDone)
 	}()
-	streamErr := a.streamLog(ctx, dep, runID)
+	var streamErr error
+	if showLog {
+		streamErr = a.streamLog(ctx, dep, runID)
+	}
 	close(streamDone)
 	r := <-final
 	cancel()
@@ -327,6 +344,7 @@ func (a *app) streamOnce(ctx context.Context, dep, runID string, offset int64) (
 // progress prints what changed in a run since it last looked.
 type progress struct {
 	a      *app
+	w      io.Writer
 	status deploy.RunStatus
 	steps  map[int]string // step index → what was printed last
 }
@@ -372,7 +390,7 @@ func (p *progress) show(r *deploy.Run) {
 		}
 		if line := b.String(); p.steps[i] != line {
 			p.steps[i] = line
-			fmt.Fprintf(p.a.stderr, "%s %s\n", at(), line)
+			fmt.Fprintf(p.w, "%s %s\n", at(), line)
 		}
 	}
 	if r.Status != p.status {
@@ -381,6 +399,6 @@ func (p *progress) show(r *deploy.Run) {
 		if r.Status.Terminal() && r.Error != "" {
 			msg += ": " + r.Error
 		}
-		fmt.Fprintln(p.a.stderr, msg)
+		fmt.Fprintln(p.w, msg)
 	}
 }

@@ -39,6 +39,8 @@ records under --record-dir what it was given (for demos and tests).`,
 	fs.DurationVar(&o.heartbeat, "heartbeat", 30*time.Second, "how often a running step must show it is alive")
 	fs.BoolVar(&o.verbose, "verbose", false, "log at debug level")
 	fs.StringVar(&o.ansiblePlaybook, "ansible-playbook", "", "the ansible-playbook `PATH` to run (default: the one on $PATH)")
+	_ = cmd.MarkFlagDirname("data-dir")
+	_ = cmd.MarkFlagDirname("record-dir")
 	return cmd
 }
 

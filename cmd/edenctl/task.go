@@ -4,11 +4,17 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/edendeploy/edendeploy/internal/httpapi"
 )
+
+// taskNames are the tasks "task run" takes (the API takes add-instance
+// too, which "instance add" starts).
+func taskNames() []string { return []string{"clean", "pull", "restart", "backup", "deploy"} }
 
 func taskCommand(a *app) *cobra.Command {
 	return group(&cobra.Command{
@@ -35,15 +41,19 @@ func taskRunCommand(a *app) *cobra.Command {
 		Example: `  edenctl task run d-01hx5k0v6p8mzq3rj7t2c9w4fy prod pull --wait
   edenctl task run d-01hx5k0v6p8mzq3rj7t2c9w4fy prod clean --confirm relief --wait
   edenctl task run d-01hx5k0v6p8mzq3rj7t2c9w4fy demo restart --dry-run`,
-		Args: exactArgs(3),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			switch args[2] {
-			case "clean", "pull", "restart", "backup", "deploy", "add-instance":
-			default:
-				return usagef("unknown task %q: use clean, pull, restart, backup or deploy", args[2])
+		Args: func(cmd *cobra.Command, args []string) error {
+			if err := exactArgs(3)(cmd, args); err != nil {
+				return err
 			}
-			return a.taskRun(cmd.Context(), args[0], args[1], httpapi.TaskRequest{Task: args[2], Confirm: confirm, DryRun: rf.dryRun}, rf)
+			if !slices.Contains(taskNames(), args[2]) && args[2] != "add-instance" {
+				return usagef("unknown task %q: use %s", args[2], strings.Join(taskNames(), ", "))
+			}
+			return nil
 		},
+		ValidArgsFunction: a.completeArgs(argDeployment, argInstance, argTask),
+		RunE: a.onDeployment(func(ctx context.Context, dep string, args []string) error {
+			return a.taskRun(ctx, dep, args[0], httpapi.TaskRequest{Task: args[1], Confirm: confirm, DryRun: rf.dryRun}, rf)
+		}),
 	}
 	cmd.Flags().StringVar(&confirm, "confirm", "", "the deployment's `NAME`, which cleaning a prod instance needs")
 	rf.bind(cmd.Flags())
@@ -59,7 +69,7 @@ func (a *app) taskRun(ctx context.Context, dep, inst string, body httpapi.TaskRe
 	if err := decodeInto(resp, &out); err != nil {
 		return err
 	}
-	if err := a.emit(resp.body, func(w io.Writer) { printStarted(w, out.Run) }); err != nil {
+	if err := a.emit(resp.body, runIDs(out.Run), func(w io.Writer) { printStarted(w, out.Run) }); err != nil {
 		return err
 	}
 	return a.maybeWait(ctx, rf, out.Run)

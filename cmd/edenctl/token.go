@@ -52,7 +52,7 @@ func (a *app) tokenCreate(ctx context.Context, req httpapi.TokenRequest) error {
 	if err := decodeInto(resp, &out); err != nil {
 		return err
 	}
-	return a.emit(resp.body, func(w io.Writer) {
+	return a.emit(resp.body, []string{out.Token}, func(w io.Writer) {
 		fmt.Fprintln(w, out.Token)
 	})
 }
