@@ -117,9 +117,14 @@ func startPlane(t *testing.T, bin string) *plane {
 		cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-done:
+			// SIGTERM reaches serve through the command's context.
+			if code := cmd.ProcessState.ExitCode(); code != 0 {
+				t.Errorf("edenctl serve exited %d on SIGTERM:\n%s", code, log.String())
+			}
 		case <-time.After(20 * time.Second):
 			cmd.Process.Kill()
 			<-done
+			t.Errorf("edenctl serve did not stop on SIGTERM in 20s")
 		}
 	})
 	for deadline := time.Now().Add(30 * time.Second); ; {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -141,29 +140,19 @@ const completionPages = 5
 // deploymentCompletions offers each deployment's ID (described by its
 // name) and each name (described by its ID, or by how many share it).
 func (a *app) deploymentCompletions(ctx context.Context) ([]cobra.Completion, error) {
+	ds, err := a.listDeployments(ctx, "", completionPages)
+	if err != nil {
+		return nil, err
+	}
 	var out []cobra.Completion
 	ids := map[string][]string{} // name → IDs
 	var names []string
-	cursor := ""
-	for range completionPages {
-		path := "/v1/deployments?limit=100"
-		if cursor != "" {
-			path += "&cursor=" + url.QueryEscape(cursor)
+	for _, d := range ds {
+		out = append(out, cobra.CompletionWithDesc(d.ID, d.Name))
+		if ids[d.Name] == nil {
+			names = append(names, d.Name)
 		}
-		var page httpapi.DeploymentList
-		if _, err := a.get(ctx, path, &page); err != nil {
-			return nil, err
-		}
-		for _, d := range page.Items {
-			out = append(out, cobra.CompletionWithDesc(d.ID, d.Name))
-			if ids[d.Name] == nil {
-				names = append(names, d.Name)
-			}
-			ids[d.Name] = append(ids[d.Name], d.ID)
-		}
-		if cursor = page.Next; cursor == "" {
-			break
-		}
+		ids[d.Name] = append(ids[d.Name], d.ID)
 	}
 	for _, n := range names {
 		desc := ids[n][0]

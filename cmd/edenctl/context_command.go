@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -148,19 +149,7 @@ func contextUseCommand(a *app) *cobra.Command {
 		Args:              exactArgs(1),
 		ValidArgsFunction: a.completeArgs(argContext),
 		RunE: func(_ *cobra.Command, args []string) error {
-			f, err := a.loadContexts()
-			if err != nil {
-				return err
-			}
-			if f.find(args[0]) == nil {
-				return fmt.Errorf("no context %q (there are: %s)", args[0], listOrNone(f.names()))
-			}
-			f.CurrentContext = args[0]
-			if err := a.saveContexts(f); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stderr, "edenctl: using context %s\n", args[0])
-			return nil
+			return a.changeContext(args[0], "using", func(f *contextFile) { f.CurrentContext = args[0] })
 		},
 	}
 }
@@ -197,28 +186,30 @@ func contextRemoveCommand(a *app) *cobra.Command {
 		Args:              exactArgs(1),
 		ValidArgsFunction: a.completeArgs(argContext),
 		RunE: func(_ *cobra.Command, args []string) error {
-			f, err := a.loadContexts()
-			if err != nil {
-				return err
-			}
-			if f.find(args[0]) == nil {
-				return fmt.Errorf("no context %q (there are: %s)", args[0], listOrNone(f.names()))
-			}
-			var kept []apiContext
-			for _, c := range f.Contexts {
-				if c.Name != args[0] {
-					kept = append(kept, c)
+			return a.changeContext(args[0], "removed", func(f *contextFile) {
+				f.Contexts = slices.DeleteFunc(f.Contexts, func(c apiContext) bool { return c.Name == args[0] })
+				if f.CurrentContext == args[0] {
+					f.CurrentContext = ""
 				}
-			}
-			f.Contexts = kept
-			if f.CurrentContext == args[0] {
-				f.CurrentContext = ""
-			}
-			if err := a.saveContexts(f); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stderr, "edenctl: removed context %s\n", args[0])
-			return nil
+			})
 		},
 	}
+}
+
+// changeContext applies change to the context file if it has a context
+// called name, saves it, and says what it did (done) on stderr.
+func (a *app) changeContext(name, done string, change func(f *contextFile)) error {
+	f, err := a.loadContexts()
+	if err != nil {
+		return err
+	}
+	if f.find(name) == nil {
+		return fmt.Errorf("no context %q (there are: %s)", name, listOrNone(f.names()))
+	}
+	change(f)
+	if err := a.saveContexts(f); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stderr, "edenctl: %s context %s\n", done, name)
+	return nil
 }

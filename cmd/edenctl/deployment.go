@@ -147,22 +147,9 @@ func deploymentListCommand(a *app) *cobra.Command {
 
 func (a *app) deploymentList(ctx context.Context) error {
 	// Every page, gathered into one list.
-	var all []*deploy.Deployment
-	cursor := ""
-	for {
-		var page httpapi.DeploymentList
-		path := "/v1/deployments?limit=100"
-		if cursor != "" {
-			path += "&cursor=" + esc(cursor)
-		}
-		if _, err := a.get(ctx, path, &page); err != nil {
-			return err
-		}
-		all = append(all, page.Items...)
-		if page.Next == "" {
-			break
-		}
-		cursor = page.Next
+	all, err := a.listDeployments(ctx, "", 0)
+	if err != nil {
+		return err
 	}
 	if all == nil {
 		all = []*deploy.Deployment{}

@@ -59,10 +59,27 @@ func (a *app) deploymentID(ctx context.Context, arg string) (string, error) {
 // deploymentsNamed returns every deployment called name that the caller
 // may see, newest first.
 func (a *app) deploymentsNamed(ctx context.Context, name string) ([]*deploy.Deployment, error) {
+	ds, err := a.listDeployments(ctx, "&name="+url.QueryEscape(name), 0)
+	if err != nil {
+		return nil, err
+	}
+	// A server that predates ?name= lists everything: keep the name's.
+	var named []*deploy.Deployment
+	for _, d := range ds {
+		if d.Name == name {
+			named = append(named, d)
+		}
+	}
+	return named, nil
+}
+
+// listDeployments reads GET /v1/deployments?limit=100 plus query, page
+// after page, at most maxPages of them (0: every page).
+func (a *app) listDeployments(ctx context.Context, query string, maxPages int) ([]*deploy.Deployment, error) {
 	var all []*deploy.Deployment
 	cursor := ""
-	for {
-		path := "/v1/deployments?limit=100&name=" + url.QueryEscape(name)
+	for n := 1; ; n++ {
+		path := "/v1/deployments?limit=100" + query
 		if cursor != "" {
 			path += "&cursor=" + url.QueryEscape(cursor)
 		}
@@ -70,16 +87,10 @@ func (a *app) deploymentsNamed(ctx context.Context, name string) ([]*deploy.Depl
 		if _, err := a.get(ctx, path, &page); err != nil {
 			return nil, err
 		}
-		// A server that predates ?name= lists everything: keep the name's.
-		for _, d := range page.Items {
-			if d.Name == name {
-				all = append(all, d)
-			}
-		}
-		if page.Next == "" {
+		all = append(all, page.Items...)
+		if cursor = page.Next; cursor == "" || n == maxPages {
 			return all, nil
 		}
-		cursor = page.Next
 	}
 }
 
