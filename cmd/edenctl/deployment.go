@@ -19,15 +19,17 @@ import (
 )
 
 // specFile is the YAML a deployment is created from: the fields of
-// deploy.Spec and the path of the SSH private key, which edenctl reads and
-// sends as ssh_private_key.
+// deploy.Spec and the paths of the files edenctl reads and sends with it
+// (the SSH private key, the administrator's password), which the control
+// plane keeps only in its secret store.
 type specFile struct {
 	deploy.Spec       `yaml:",inline"`
 	SSHPrivateKeyFile string `yaml:"ssh_private_key_file"`
+	AdminPasswordFile string `yaml:"admin_password_file"`
 }
 
-// readSpec reads a spec file (or stdin for "-"); a relative key path is
-// relative to the spec file, and ~/ is the home directory.
+// readSpec reads a spec file (or stdin for "-"); a relative file path in
+// it is relative to the spec file, and ~/ is the home directory.
 func (a *app) readSpec(path string) (httpapi.CreateDeploymentRequest, error) {
 	var req httpapi.CreateDeploymentRequest
 	var src []byte
@@ -47,17 +49,31 @@ func (a *app) readSpec(path string) (httpapi.CreateDeploymentRequest, error) {
 		return req, fmt.Errorf("%s: %w", path, err)
 	}
 	req.Spec = sf.Spec
-	if kp := sf.SSHPrivateKeyFile; kp != "" {
-		if rest, ok := strings.CutPrefix(kp, "~/"); ok {
-			kp = filepath.Join(a.getenv("HOME"), rest)
-		} else if !filepath.IsAbs(kp) && path != "-" {
-			kp = filepath.Join(filepath.Dir(path), kp)
+	readRelative := func(what, p string) (string, error) {
+		if rest, ok := strings.CutPrefix(p, "~/"); ok {
+			p = filepath.Join(a.getenv("HOME"), rest)
+		} else if !filepath.IsAbs(p) && path != "-" {
+			p = filepath.Join(filepath.Dir(path), p)
 		}
-		key, err := os.ReadFile(kp)
+		b, err := os.ReadFile(p)
 		if err != nil {
-			return req, fmt.Errorf("read the SSH private key: %w", err)
+			return "", fmt.Errorf("read the %s: %w", what, err)
 		}
-		req.SSHPrivateKey = string(key)
+		return string(b), nil
+	}
+	if sf.SSHPrivateKeyFile != "" {
+		if req.SSHPrivateKey, err = readRelative("SSH private key", sf.SSHPrivateKeyFile); err != nil {
+			return req, err
+		}
+	}
+	if sf.AdminPasswordFile != "" {
+		pw, err := readRelative("administrator's password", sf.AdminPasswordFile)
+		if err != nil {
+			return req, err
+		}
+		// A file's last newline is not part of the password.
+		pw = strings.TrimSuffix(strings.TrimSuffix(pw, "\n"), "\r")
+		req.AdminPassword = &pw
 	}
 	return req, nil
 }
@@ -82,7 +98,8 @@ The spec (YAML) names the servers and their roles (all, or db + eden +
 webserver), the first instance (prod or demo), the Eden repository and
 branch, template, prepopulate options, and the SSH user with
 ssh_private_key_file, which edenctl reads and sends; the key is kept only in
-the secret store. See examples/all-in-one.yaml and examples/3-tier.yaml.`,
+the secret store. admin_password_file, if given, holds the password of
+Eden's administrator (admin_email); otherwise one is generated. See examples/all-in-one.yaml and examples/3-tier.yaml.`,
 		Example: `  edenctl deployment create -f my-deployment.yaml --dry-run --wait   # what would change
   edenctl deployment create -f my-deployment.yaml --wait
   cat spec.yaml | edenctl deployment create -f -`,
