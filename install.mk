@@ -18,4 +18,4 @@ export EDEN_TESTHOST_CACHE ?= $(CURDIR)/.cache/testhost
 
 ## test-install: Eden (stand-in app) all-in-one and 3-tier on Debian 12, all-in-one on Ubuntu 24.04, with the real roles, every playbook.
 test-install: deps-apt
-	EDEN_REQUIRE_PEERS=1 EDEN_INSTALL_TEST=1 $(GO) test -count=1 -v -run '^TestInstall$$' -timeout 30m ./internal/installtest/
+	EDEN_REQUIRE_PEERS=1 EDEN_INSTALL_TEST=1 $(GO) test -count=1 -v -run '^(TestInstall|TestHTTPS)$$' -timeout 30m ./internal/installtest/

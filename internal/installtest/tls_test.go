@@ -29,6 +29,39 @@ import (
 	"github.com/edendeploy/edendeploy/internal/testpeer"
 )
 
+// TestHTTPS runs checkHTTPS on an all-in-one deployment of its own, for as
+// long as the install sequence that calls it at its end (TestInstall's
+// all-in-one) is set aside (install_test.go.old): it belongs there, one
+// line after the reconfigure subtest, so that HTTPS is proven on the
+// deployment the sequence already made.
+func TestHTTPS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("installs Eden's stack on a disposable Debian server")
+	}
+	if os.Getenv(EnvInstallTest) == "0" {
+		t.Skipf("%s=0: run it with make test-install", EnvInstallTest)
+	}
+	c := servers(t, 1)
+	h := c.Hosts[0]
+	repos := serveRepos(t, c)
+	now := time.Now()
+	d, err := deploy.NewDeployment(deploy.Spec{
+		Name:       "Eden HTTPS test",
+		Eden:       deploy.Repo{URL: repos.url("eden"), Branch: edenBranch},
+		Web2py:     deploy.Repo{URL: repos.url("web2py"), Branch: web2pyBranch},
+		AdminEmail: "admin@example.org",
+		Servers:    []deploy.ServerSpec{{Host: h.Addr, Role: deploy.RoleAll}},
+		Instance:   deploy.InstanceSpec{Type: deploy.InstanceDemo},
+	}, deploy.NewID("d-", now), "installtest", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPlane(t, "https", c, d)
+	t.Cleanup(p.report)
+	p.run("deploy", deploy.RunRequest{Kind: deploy.RunDeploy, Instance: deploy.InstanceDemo})
+	checkHTTPS(t, p, c, h, d.Instance(deploy.InstanceDemo))
+}
+
 // acmeServer is Pebble (Let's Encrypt's test CA) and its challenge test
 // server on the cluster's gateway: DNS answers every name with one
 // server's address, so Pebble validates HTTP-01 against that server's
