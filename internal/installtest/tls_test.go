@@ -234,6 +234,30 @@ func status(headers string) string {
 	return line
 }
 
+// checkAnswered fails t unless the response whose headers curl printed is
+// the app's answer (2xx, or a redirect, as Eden's front page may be) and,
+// when scheme is set, a redirect stays on scheme: the app knew how it was
+// reached.
+func checkAnswered(t *testing.T, what, headers, scheme string) {
+	t.Helper()
+	fields := strings.Fields(status(headers))
+	code := 0
+	if len(fields) > 1 {
+		code, _ = strconv.Atoi(fields[1])
+	}
+	if code < 200 || code >= 400 {
+		t.Errorf("GET %s: %s", what, headers)
+		return
+	}
+	for _, l := range strings.Split(headers, "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(k, "location") && scheme != "" {
+			if v = strings.TrimSpace(v); strings.Contains(v, "://") && !strings.HasPrefix(v, scheme+"://") {
+				t.Errorf("GET %s redirects to %s, not over %s", what, v, scheme)
+			}
+		}
+	}
+}
+
 // checkPublicURL proves that the instance's 000_config.py on h sets
 // settings.base.public_url to url (read as text: its quoting is the
 // renderer's, tested elsewhere).
@@ -283,9 +307,7 @@ func checkHTTPS(t *testing.T, p *plane, c *testhost.Cluster, h *testhost.Host, i
 			t.Fatal(err)
 		}
 		headers := curl(t, h.Addr, host, 443, "--cacert", rootFile, url+"/")
-		if !strings.HasPrefix(status(headers), "HTTP/2 200") && !strings.HasPrefix(status(headers), "HTTP/1.1 200") {
-			t.Errorf("GET %s: %s", url, headers)
-		}
+		checkAnswered(t, url, headers, "https")
 		if !strings.Contains(strings.ToLower(headers), "strict-transport-security: max-age=31536000") {
 			t.Errorf("GET %s: no HSTS header:\n%s", url, headers)
 		}
@@ -393,9 +415,7 @@ func checkHTTPS(t *testing.T, p *plane, c *testhost.Cluster, h *testhost.Host, i
 		if err := os.WriteFile(caFile, ca.PEM, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if headers := curl(t, h.Addr, host, 443, "--cacert", caFile, url+"/"); !strings.Contains(status(headers), " 200") {
-			t.Errorf("GET %s: %s", url, headers)
-		}
+		checkAnswered(t, url, curl(t, h.Addr, host, 443, "--cacert", caFile, url+"/"), "https")
 		checkPublicURL(t, h, inst, url)
 		keyFile := filepath.Join(h.Root, "etc/nginx/eden-tls", string(inst.Type), "privkey.pem")
 		if owner := strings.TrimSpace(sh(t, h, "stat", "-c", "%U:%a", "/etc/nginx/eden-tls/"+string(inst.Type)+"/privkey.pem")); owner != "root:600" {
@@ -437,26 +457,36 @@ func checkHTTPS(t *testing.T, p *plane, c *testhost.Cluster, h *testhost.Host, i
 			Mode: deploy.TLSFront, HSTSMaxAge: new(600), TrustedProxies: []string{c.Gateway}}})
 		checkPublicURL(t, h, inst, url)
 		trusted := curl(t, h.Addr, host, 80, "--header", "X-Forwarded-Proto: https", "http://"+host+"/")
-		if !strings.Contains(status(trusted), " 200") || !strings.Contains(strings.ToLower(trusted), "strict-transport-security: max-age=600") {
-			t.Errorf("from the trusted proxy, X-Forwarded-Proto https: want 200 with HSTS:\n%s", trusted)
+		checkAnswered(t, "http://"+host+"/ with X-Forwarded-Proto https", trusted, "https")
+		if !strings.Contains(strings.ToLower(trusted), "strict-transport-security: max-age=600") {
+			t.Errorf("from the trusted proxy, X-Forwarded-Proto https: no HSTS:\n%s", trusted)
 		}
 		if plain := curl(t, h.Addr, host, 80, "http://"+host+"/"); strings.Contains(strings.ToLower(plain), "strict-transport-security") {
 			t.Errorf("from the trusted proxy, plain HTTP: HSTS sent:\n%s", plain)
 		}
+		// Redirects are not followed: the answer itself is what counts.
 		const prog = `import sys, urllib.request as u
-r = u.urlopen(u.Request("http://" + sys.argv[1] + "/", headers={"Host": sys.argv[2], "X-Forwarded-Proto": "https"}), timeout=20)
-print(r.status, r.headers.get("Strict-Transport-Security"))
+class Stay(u.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+req = u.Request("http://" + sys.argv[1] + "/", headers={"Host": sys.argv[2], "X-Forwarded-Proto": "https"})
+try:
+    r = u.build_opener(Stay).open(req, timeout=20)
+    status, headers = r.status, r.headers
+except u.HTTPError as e:
+    status, headers = e.code, e.headers
+print(status < 400, headers.get("Strict-Transport-Security"))
 `
-		if out := strings.TrimSpace(sh(t, h, "python3", "-c", prog, h.Addr, host)); out != "200 None" {
-			t.Errorf("from an untrusted address (the server itself), X-Forwarded-Proto https: %q, want 200 without HSTS", out)
+		if out := strings.TrimSpace(sh(t, h, "python3", "-c", prog, h.Addr, host)); out != "True None" {
+			t.Errorf("from an untrusted address (the server itself), X-Forwarded-Proto https: %q, want an answer without HSTS", out)
 		}
 	})
 
 	t.Run("back to plain HTTP", func(t *testing.T) {
 		serveAnew(t, p, inst, "plain HTTP again", plainURL, deploy.TLSSpec{})
-		if pg := get(t, plainURL+"/"); pg.PublicURL != plainURL {
-			t.Errorf("back on plain HTTP the app says public_url %q", pg.PublicURL)
-		}
+		checkPublicURL(t, h, inst, plainURL)
+		host, port := inst.Endpoint()
+		checkAnswered(t, plainURL, curl(t, h.Addr, host, port, plainURL+"/"), "")
 		if _, err := os.Lstat(filepath.Join(h.Root, "etc/nginx/sites-enabled/eden-"+string(inst.Type))); err != nil {
 			t.Error(err)
 		}
