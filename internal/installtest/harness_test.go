@@ -470,6 +470,9 @@ type plane struct {
 	// packages is how the servers got their packages (packageMode(), or
 	// "none" on a bare server), for timings.
 	packages string
+	// onlySteps, when set, names the only steps runs dispatch; the others
+	// are skipped (a web server's checks need no Eden behind it).
+	onlySteps []string
 
 	timings []timing
 }
@@ -581,6 +584,10 @@ func (p *plane) runSteps(label string, r *deploy.Run) {
 	d := p.d
 	for i := range r.Steps {
 		step := &r.Steps[i]
+		if p.onlySteps != nil && !slices.Contains(p.onlySteps, step.Name) {
+			step.Status = deploy.StepSkipped
+			continue
+		}
 		b, err := playbook.Render(playbook.Input{Deployment: d, Run: r, Step: i}, playbook.Options{})
 		if err != nil {
 			t.Fatalf("%s: render step %d: %v", label, i, err)

@@ -29,37 +29,56 @@ import (
 	"github.com/edendeploy/edendeploy/internal/testpeer"
 )
 
-// TestHTTPS runs checkHTTPS on an all-in-one deployment of its own, for as
-// long as the install sequence that calls it at its end (TestInstall's
-// all-in-one) is set aside (install_test.go.old): it belongs there, one
-// line after the reconfigure subtest, so that HTTPS is proven on the
-// deployment the sequence already made.
+// TestHTTPS runs checkHTTPS on a web server of its own: a 3-tier
+// deployment whose webserver steps alone run, on one disposable server,
+// in front of a small uWSGI app standing in for the eden tier on that
+// server's loopback (the deployment's eden host is 127.0.0.1; its db host
+// is never reached). So HTTPS is proven whatever Eden the install
+// sequence installs; checkHTTPS also belongs at the end of that
+// sequence's all-in-one deployment (one line), where it proves the
+// https public_url in Eden's 000_config.py too.
 func TestHTTPS(t *testing.T) {
 	if testing.Short() {
-		t.Skip("installs Eden's stack on a disposable Debian server")
+		t.Skip("installs nginx and certbot on a disposable Debian server")
 	}
 	if os.Getenv(EnvInstallTest) == "0" {
 		t.Skipf("%s=0: run it with make test-install", EnvInstallTest)
 	}
 	c := servers(t, 1)
 	h := c.Hosts[0]
-	repos := serveRepos(t, c)
+	typ := deploy.InstanceDemo
+	const app = `def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [("eden stand-in, " + environ.get("wsgi.url_scheme", "")).encode()]
+`
+	appFile := filepath.Join(h.Root, "srv/eden-https-test/app.py")
+	if err := os.MkdirAll(filepath.Dir(appFile), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(appFile, []byte(app), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sh(t, h, "uwsgi", "--plugin", "python3", "--socket", "127.0.0.1:"+strconv.Itoa(typ.UWSGIPort()),
+		"--wsgi-file", "/srv/eden-https-test/app.py", "--master", "--daemonize", "/var/log/eden-https-test-uwsgi.log")
 	now := time.Now()
 	d, err := deploy.NewDeployment(deploy.Spec{
 		Name:       "Eden HTTPS test",
-		Eden:       deploy.Repo{URL: repos.url("eden"), Branch: edenBranch},
-		Web2py:     deploy.Repo{URL: repos.url("web2py"), Branch: web2pyBranch},
 		AdminEmail: "admin@example.org",
-		Servers:    []deploy.ServerSpec{{Host: h.Addr, Role: deploy.RoleAll}},
-		Instance:   deploy.InstanceSpec{Type: deploy.InstanceDemo},
+		Servers: []deploy.ServerSpec{
+			{Host: "192.0.2.10", Role: deploy.RoleDB}, {Host: "127.0.0.1", Role: deploy.RoleEden}, {Host: h.Addr, Role: deploy.RoleWebServer},
+		},
+		Instance: deploy.InstanceSpec{Type: typ},
 	}, deploy.NewID("d-", now), "installtest", now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := newPlane(t, "https", c, d)
+	p.onlySteps = []string{"webserver"}
 	t.Cleanup(p.report)
-	p.run("deploy", deploy.RunRequest{Kind: deploy.RunDeploy, Instance: deploy.InstanceDemo})
-	checkHTTPS(t, p, c, h, d.Instance(deploy.InstanceDemo))
+	p.run("deploy", deploy.RunRequest{Kind: deploy.RunDeploy, Instance: typ})
+	inst := d.Instance(typ)
+	checkAnswered(t, inst.URL, curl(t, h.Addr, h.Addr, 80, inst.URL+"/"), "")
+	checkHTTPS(t, p, c, h, inst)
 }
 
 // acmeServer is Pebble (Let's Encrypt's test CA) and its challenge test
@@ -294,6 +313,13 @@ func serveAnew(t *testing.T, p *plane, inst *deploy.Instance, label, url string,
 // plain HTTP, which it leaves the instance in.
 func checkHTTPS(t *testing.T, p *plane, c *testhost.Cluster, h *testhost.Host, inst *deploy.Instance) {
 	plainURL := inst.URL
+	// Eden's 000_config.py is on this server when it is all-in-one.
+	publicURL := func(t *testing.T, url string) {
+		t.Helper()
+		if p.d.AllInOne() {
+			checkPublicURL(t, h, inst, url)
+		}
+	}
 	acme := startACME(t, c, h.Addr)
 	trustCA(t, h, acme.ListenerCA)
 	const host = "eden-tls.installtest.test"
@@ -319,7 +345,7 @@ func checkHTTPS(t *testing.T, p *plane, c *testhost.Cluster, h *testhost.Host, i
 		if !strings.HasPrefix(status(challenge), "HTTP/1.1 404") {
 			t.Errorf("the ACME challenge path redirects or answers: %s", status(challenge))
 		}
-		checkPublicURL(t, h, inst, url)
+		publicURL(t, url)
 
 		lineage := playbook.ACMELineage(host, acme.Directory)
 		live := filepath.Join(h.Root, "etc/letsencrypt/live", lineage)
@@ -416,7 +442,7 @@ func checkHTTPS(t *testing.T, p *plane, c *testhost.Cluster, h *testhost.Host, i
 			t.Fatal(err)
 		}
 		checkAnswered(t, url, curl(t, h.Addr, host, 443, "--cacert", caFile, url+"/"), "https")
-		checkPublicURL(t, h, inst, url)
+		publicURL(t, url)
 		keyFile := filepath.Join(h.Root, "etc/nginx/eden-tls", string(inst.Type), "privkey.pem")
 		if owner := strings.TrimSpace(sh(t, h, "stat", "-c", "%U:%a", "/etc/nginx/eden-tls/"+string(inst.Type)+"/privkey.pem")); owner != "root:600" {
 			t.Errorf("the key on the server is %s, want root:600", owner)
@@ -455,7 +481,7 @@ func checkHTTPS(t *testing.T, p *plane, c *testhost.Cluster, h *testhost.Host, i
 		url := "https://" + host
 		serveAnew(t, p, inst, "https in front", url, deploy.TLSSpec{TLSOptions: deploy.TLSOptions{
 			Mode: deploy.TLSFront, HSTSMaxAge: new(600), TrustedProxies: []string{c.Gateway}}})
-		checkPublicURL(t, h, inst, url)
+		publicURL(t, url)
 		trusted := curl(t, h.Addr, host, 80, "--header", "X-Forwarded-Proto: https", "http://"+host+"/")
 		checkAnswered(t, "http://"+host+"/ with X-Forwarded-Proto https", trusted, "https")
 		if !strings.Contains(strings.ToLower(trusted), "strict-transport-security: max-age=600") {
@@ -484,7 +510,7 @@ print(status < 400, headers.get("Strict-Transport-Security"))
 
 	t.Run("back to plain HTTP", func(t *testing.T) {
 		serveAnew(t, p, inst, "plain HTTP again", plainURL, deploy.TLSSpec{})
-		checkPublicURL(t, h, inst, plainURL)
+		publicURL(t, plainURL)
 		host, port := inst.Endpoint()
 		checkAnswered(t, plainURL, curl(t, h.Addr, host, port, plainURL+"/"), "")
 		if _, err := os.Lstat(filepath.Join(h.Root, "etc/nginx/sites-enabled/eden-"+string(inst.Type))); err != nil {
