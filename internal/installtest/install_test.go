@@ -48,15 +48,18 @@ func TestInstall(t *testing.T) {
 	t.Run("dry-run-bare", func(t *testing.T) { t.Parallel(); testDryRunBare(t) })
 }
 
-// newDeployment is the test's deployment on servers: the default Eden and
-// web2py repositories (served by repos as GitHub would), the default
-// template with one prepopulate option beyond it (locations/NZ, New
-// Zealand's map configuration), and settings whose values need escaping.
-func newDeployment(t *testing.T, servers []deploy.ServerSpec, typ deploy.InstanceType) *deploy.Deployment {
+// newDeployment is the test's deployment on servers: Eden and web2py
+// served by repos, at the default refs (Eden's master, web2py's 2.21.2
+// commit), the default template with one prepopulate option beyond it
+// (locations/NZ, New Zealand's map configuration), and settings whose
+// values need escaping.
+func newDeployment(t *testing.T, repos *gitRepos, servers []deploy.ServerSpec, typ deploy.InstanceType) *deploy.Deployment {
 	t.Helper()
 	now := time.Now()
 	spec := deploy.Spec{
 		Name:        `Eden "install test" {{ name }}`,
+		Eden:        deploy.Repo{URL: repos.url("sahana/eden.git")},
+		Web2py:      deploy.Repo{URL: repos.url("web2py/web2py.git")},
 		Country:     "NZ",
 		Prepopulate: []string{"locations/NZ"},
 		AdminEmail:  adminEmail,
@@ -70,8 +73,8 @@ func newDeployment(t *testing.T, servers []deploy.ServerSpec, typ deploy.Instanc
 	if err != nil {
 		t.Fatalf("NewDeployment: %v", err)
 	}
-	if d.Eden != deploy.DefaultEdenRepo || d.Web2py != deploy.DefaultWeb2pyRepo {
-		t.Fatalf("the deployment does not use the default repositories: %v %v", d.Eden, d.Web2py)
+	if d.Eden.Branch != deploy.DefaultEdenRepo.Branch || d.Web2py.Branch != deploy.DefaultWeb2pyRepo.Branch {
+		t.Fatalf("the deployment does not check out the default refs: %v %v", d.Eden, d.Web2py)
 	}
 	return d
 }
@@ -105,8 +108,8 @@ func testDryRunBare(t *testing.T) {
 	testpeer.LookPath(t, "ansible-playbook")
 	c := testhost.StartDebian(t, 1, testhost.WithAptProxy())
 	h := c.Hosts[0]
-	serveSources(t, c)
-	d := newDeployment(t, []deploy.ServerSpec{{Host: h.Addr, Role: deploy.RoleAll}}, deploy.InstanceDemo)
+	repos := serveSources(t, c)
+	d := newDeployment(t, repos, []deploy.ServerSpec{{Host: h.Addr, Role: deploy.RoleAll}}, deploy.InstanceDemo)
 	p := newPlane(t, "dry-run-bare", c, d)
 	p.packages = "none"
 	t.Cleanup(p.report)
@@ -510,7 +513,7 @@ func testAllInOne(t *testing.T) {
 	c := distroServers(t, 1, testhost.Debian12)
 	h := c.Hosts[0]
 	repos := serveSources(t, c)
-	d := newDeployment(t, []deploy.ServerSpec{{Host: h.Addr, Role: deploy.RoleAll}}, deploy.InstanceProd)
+	d := newDeployment(t, repos, []deploy.ServerSpec{{Host: h.Addr, Role: deploy.RoleAll}}, deploy.InstanceProd)
 	p := newPlane(t, "all-in-one", c, d)
 	t.Cleanup(p.report)
 	typ := deploy.InstanceProd
@@ -681,8 +684,8 @@ func logFirstRun(t *testing.T, p *plane, r *deploy.Run) {
 func testThreeTier(t *testing.T) {
 	c := servers(t, 3)
 	db, eden, web := c.Hosts[0], c.Hosts[1], c.Hosts[2]
-	serveSources(t, c)
-	d := newDeployment(t, []deploy.ServerSpec{
+	repos := serveSources(t, c)
+	d := newDeployment(t, repos, []deploy.ServerSpec{
 		{Host: db.Addr, Role: deploy.RoleDB},
 		{Host: eden.Addr, Role: deploy.RoleEden},
 		{Host: web.Addr, Role: deploy.RoleWebServer},
@@ -744,8 +747,8 @@ func testThreeTier(t *testing.T) {
 func testUbuntu(t *testing.T) {
 	c := distroServers(t, 1, testhost.Ubuntu2404)
 	h := c.Hosts[0]
-	serveSources(t, c)
-	d := newDeployment(t, []deploy.ServerSpec{{Host: h.Addr, Role: deploy.RoleAll}}, deploy.InstanceProd)
+	repos := serveSources(t, c)
+	d := newDeployment(t, repos, []deploy.ServerSpec{{Host: h.Addr, Role: deploy.RoleAll}}, deploy.InstanceProd)
 	p := newPlane(t, "all-in-one", c, d)
 	t.Cleanup(p.report)
 	typ := deploy.InstanceProd
