@@ -303,10 +303,12 @@ if t.errors:
 db.commit()
 print("queued %d" % t.id)
 `
-	script := "/tmp/installtest-queue.py"
+	// In the instance's home: a server's /tmp is a tmpfs of its own.
+	script := inst.Type.Home() + "/installtest_queue.py"
 	if err := os.WriteFile(filepath.Join(eden.Root, script), []byte(queue), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	defer os.Remove(filepath.Join(eden.Root, script))
 	out := sh(t, eden, "sh", "-c", `cd "$1" && runuser -u web2py -- python3 web2py.py --no-banner -S eden -M -R "$2"`, "sh", inst.Type.Home(), script)
 	var id int
 	for _, l := range strings.Split(out, "\n") {
