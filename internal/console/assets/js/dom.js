@@ -29,9 +29,26 @@ export function h(tag, attrs, ...children) {
 export function append(el, children) {
   for (const c of children.flat(Infinity)) {
     if (c === null || c === undefined || c === false) continue;
-    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    el.append(c instanceof Node ? c : document.createTextNode(visible(String(c))));
   }
   return el;
+}
+
+// BIDI_CONTROLS are the invisible characters that reorder the text around
+// them (embeddings, overrides, isolates, marks).
+const BIDI_CONTROLS = /[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g;
+
+// visible shows direction controls as what they are ("[U+202E]") instead
+// of letting them reorder what follows: a name or setting holding a
+// right-to-left override is shown literally.
+export function visible(s) {
+  return String(s).replace(BIDI_CONTROLS, (c) => `[U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, '0')}]`);
+}
+
+// jsonText is JSON for an editor: direction controls escaped (\u202e), so
+// they are seen, and parse back to the same value.
+export function jsonText(v) {
+  return JSON.stringify(v, null, 2).replace(BIDI_CONTROLS, (c) => `\\u${c.codePointAt(0).toString(16).padStart(4, '0')}`);
 }
 
 // safeHref lets through the console's own routes and http(s) URLs only:

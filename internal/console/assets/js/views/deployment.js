@@ -1,7 +1,7 @@
 // A deployment's page: servers, instances with their links, settings and
 // status, management tasks, more instances, runs, and deletion.
 
-import { h, field, formErrors, showErrors, clearErrors, badge, fmtTime } from '../dom.js';
+import { h, field, formErrors, showErrors, clearErrors, badge, fmtTime, jsonText } from '../dom.js';
 import { api, get, ApiError, enc } from '../api.js';
 
 const TYPES = ['prod', 'demo', 'test', 'setup'];
@@ -70,7 +70,7 @@ export async function deploymentView(ctx, id) {
     async function load() {
       const { data, headers } = await api('GET', path);
       etag = headers.get('ETag');
-      text.value = JSON.stringify(data.settings, null, 2);
+      text.value = jsonText(data.settings);
       f.dataset.version = String(data.version);
     }
     async function save(dryRun) {

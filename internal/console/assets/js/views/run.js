@@ -2,7 +2,7 @@
 // steps, the full log following live while the run runs, and cancel.
 // A failed run says which host and step failed, and why.
 
-import { h, replace, badge, fmtTime, fmtDuration } from '../dom.js';
+import { h, replace, badge, fmtTime, fmtDuration, visible } from '../dom.js';
 import { api, get, followLog, enc } from '../api.js';
 
 const TERMINAL = ['succeeded', 'failed', 'cancelled'];
@@ -118,8 +118,10 @@ export async function runView(ctx, id, runID) {
   let lines = 0;
   const stop = followLog(id, runID, (text) => {
     const atBottom = logPre.scrollTop + logPre.clientHeight >= logPre.scrollHeight - 4;
-    logPre.append(document.createTextNode(`${text}\n`));
-    lines += text.split('\n').length;
+    // The event's data lines joined are the chunk exactly, line breaks
+    // included.
+    logPre.append(document.createTextNode(visible(text)));
+    lines += (text.match(/\n/g) || []).length;
     logState.textContent = `Following the log (${lines} lines so far)…`;
     if (atBottom) logPre.scrollTop = logPre.scrollHeight;
   }, (err) => {
