@@ -215,7 +215,9 @@ func clickButton(label string) chromedp.Action[chromedp.Void] {
 }
 
 // js runs a script for its effect.
-func js(script string) chromedp.Action[chromedp.Void] { return chromedp.Evaluate[chromedp.Void](script) }
+func js(script string) chromedp.Action[chromedp.Void] {
+	return chromedp.Evaluate[chromedp.Void](script)
+}
 
 // setValue sets a form control's value as typing would, firing input and
 // change events.
