@@ -131,6 +131,7 @@ func TestConsole(t *testing.T) {
 	alice.eval(`(() => { const el = document.querySelector('[data-field="servers[1].host"]'); return document.getElementById(el.id + '-err').textContent; })()`, &fieldErr)
 	t.Logf("the API's problem shown beside servers[1].host: %q", fieldErr)
 	alice.shot("create")
+	checkLabelled(t, alice)
 	if got := listDeployments(t, admin); got != 0 {
 		t.Fatalf("a refused create stored %d deployments", got)
 	}
@@ -176,6 +177,7 @@ func TestConsole(t *testing.T) {
 			t.Errorf("the deployment's page lacks %q", want)
 		}
 	}
+	checkLabelled(t, alice)
 	alice.run("add a demo instance", setValue(`form.add-instance select[name=type]`, "demo"),
 		click(`form.add-instance button[type=submit]`))
 	waitRunPage(t, alice, "succeeded")
@@ -255,7 +257,8 @@ func TestConsole(t *testing.T) {
 	adm.eval(`document.querySelector('input.secret').value`, &bobToken)
 	bob := b.tab("bob")
 	bob.goTo(base, "#/signin")
-	bob.run("bob signs in", setValue(`main input[name=token]`, bobToken), click(`form[aria-labelledby=tok-h] button[type=submit]`))
+	// By keyboard alone: type the token into its field and press Enter.
+	bob.run("bob signs in by keyboard", chromedp.SendKeys(chromedp.CSS(`main input[name=token]`), bobToken+"\r"))
 	bob.waitFor("bob's deployments", `location.hash === '#/' && document.querySelector('#nav .who')?.textContent === 'bob'`)
 	if s := bob.text("main"); strings.Contains(s, "Relief") || !strings.Contains(s, "No deployments yet") {
 		t.Errorf("bob's deployments page: %q", s)
@@ -421,4 +424,30 @@ func contains(xs []string, x string) bool {
 		}
 	}
 	return false
+}
+
+// checkLabelled fails the test for any form control on the page that a
+// screen reader could not name (no <label>, aria-label or aria-labelledby)
+// and any clickable element that is not a link or a button (so not
+// reachable by keyboard).
+func checkLabelled(t *testing.T, tb *tab) {
+	t.Helper()
+	var unnamed []string
+	tb.eval(`[...document.querySelectorAll('main input, main select, main textarea')]
+		.filter(el => el.labels.length === 0 && !el.getAttribute('aria-label') && !el.getAttribute('aria-labelledby'))
+		.map(el => el.outerHTML.slice(0, 80))`, &unnamed)
+	if len(unnamed) > 0 {
+		t.Errorf("%s: controls without a label: %v", location(tb), unnamed)
+	}
+	var clickable []string
+	tb.eval(`[...document.querySelectorAll('main [onclick], main [role=button], main div[tabindex]:not([tabindex="-1"]), main span[tabindex]:not([tabindex="-1"])')].map(el => el.outerHTML.slice(0, 80))`, &clickable)
+	if len(clickable) > 0 {
+		t.Errorf("%s: clickable elements that are not links or buttons: %v", location(tb), clickable)
+	}
+}
+
+func location(tb *tab) string {
+	var hash string
+	tb.eval(`location.hash`, &hash)
+	return hash
 }
