@@ -18,6 +18,7 @@ export function createView(ctx) {
   const name = h('input', { name: 'name', required: true, autocomplete: 'off' });
   const adminEmail = h('input', { name: 'admin_email', type: 'email', required: true });
   const senderEmail = h('input', { name: 'sender_email', type: 'email' });
+  const adminPassword = h('input', { name: 'admin_password', type: 'password', autocomplete: 'new-password' });
   const template = h('input', { name: 'template', value: 'default' });
   const prepopulate = h('input', { name: 'prepopulate' });
   const country = h('input', { name: 'country', maxlength: '2', size: '3' });
@@ -85,6 +86,7 @@ export function createView(ctx) {
       instance: { type: instType.value },
     };
     if (senderEmail.value.trim()) s.sender_email = senderEmail.value.trim();
+    if (adminPassword.value) s.admin_password = adminPassword.value;
     if (edenURL.value.trim() || edenBranch.value.trim()) s.eden = { url: edenURL.value.trim(), branch: edenBranch.value.trim() };
     if (target.value === 'ssh') { s.ssh_user = sshUser.value.trim(); s.ssh_private_key = sshKey.value; }
     if (instURL.value.trim()) s.instance.url = instURL.value.trim();
@@ -111,9 +113,10 @@ export function createView(ctx) {
   form.append(formErrors(),
     field('Name', name, { field: 'name' }),
     field('Admin e-mail', adminEmail, { field: 'admin_email', hint: 'Eden\'s first administrator' }),
+    field('Eden admin password', adminPassword, { field: 'admin_password', hint: 'Optional: one is generated and kept in the secret store when empty.' }),
     field('Sender e-mail', senderEmail, { field: 'sender_email', hint: 'Defaults to the admin e-mail' }),
     field('Template', template, { field: 'template', hint: 'An Eden template, such as default or SSF' }),
-    field('Prepopulate', prepopulate, { field: 'prepopulate', hint: 'Comma-separated, such as default, default/users' }),
+    field('Prepopulate', prepopulate, { field: 'prepopulate', hint: 'Options added to the template\'s own, comma-separated, such as locations/NZ or default/users (Eden\'s demo users)' }),
     field('Country', country, { field: 'country', hint: 'Two letters, such as NZ (optional)' }),
     h('details', {}, h('summary', {}, 'Eden repository (optional)'),
       field('Eden repository URL', edenURL, { field: 'eden.url' }), field('Eden branch', edenBranch, { field: 'eden.branch' })),
