@@ -142,7 +142,7 @@ func (b *browser) tab(name string) *tab {
 // the page's text) on error.
 func (tb *tab) run(what string, actions ...chromedp.Action[chromedp.Void]) {
 	tb.b.t.Helper()
-	ctx, cancel := context.WithTimeout(tb.ctx, 90*time.Second)
+	ctx, cancel := context.WithTimeout(tb.ctx, pageLimit+time.Minute)
 	defer cancel()
 	if err := chromedp.Do(ctx, actions...); err != nil {
 		tb.fail(what, err)
@@ -192,10 +192,16 @@ func evalAs[T any](tb *tab, js string) T {
 	return v
 }
 
+// pageLimit bounds one wait on a page. Runs of the recording roles take
+// seconds on a quiet machine, but minutes when make test runs every
+// package at once on two cores: the limit is for a stuck page, not a
+// measure of speed.
+const pageLimit = 5 * time.Minute
+
 // waitFor polls a JavaScript condition until it is true.
 func (tb *tab) waitFor(what, cond string) {
 	tb.b.t.Helper()
-	tb.run("wait for "+what, chromedp.Poll[chromedp.Void](cond, chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(80*time.Second)))
+	tb.run("wait for "+what, chromedp.Poll[chromedp.Void](cond, chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(pageLimit)))
 }
 
 // goTo navigates to a route of the console (a fragment) and waits for its

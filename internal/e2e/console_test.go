@@ -164,7 +164,7 @@ func TestConsole(t *testing.T) {
 	if liveLines < 5 || finalLines <= liveLines {
 		t.Errorf("log lines on the page: %d while running, %d at the end; want some while running and more after", liveLines, finalLines)
 	}
-	if r := admin.waitRun(depID, runID, time.Minute); r.Status != deploy.RunSucceeded {
+	if r := admin.waitRun(depID, runID, pageLimit); r.Status != deploy.RunSucceeded {
 		t.Fatalf("the API says the run %s", r.Status)
 	}
 
@@ -237,7 +237,7 @@ func TestConsole(t *testing.T) {
 	alice.waitFor("the run cancelled", `document.querySelector('.run-status .badge').textContent === 'cancelled'`)
 	g.release()
 	_, cancelled := routeIDs(t, alice)
-	if r := admin.waitRun(depID, cancelled, time.Minute); r.Status != deploy.RunCancelled {
+	if r := admin.waitRun(depID, cancelled, pageLimit); r.Status != deploy.RunCancelled {
 		t.Errorf("the API says the cancelled run is %s", r.Status)
 	}
 
@@ -283,7 +283,7 @@ func TestConsole(t *testing.T) {
 			Instance: deploy.InstanceSpec{Type: deploy.InstanceProd, Settings: hostileSettings}},
 		SSHPrivateKey: string(hosts.PrivateKey),
 	}, &created)
-	if r := admin.waitRun(created.Deployment.ID, created.Run.ID, 2*time.Minute); r.Status != deploy.RunFailed {
+	if r := admin.waitRun(created.Deployment.ID, created.Run.ID, pageLimit); r.Status != deploy.RunFailed {
 		t.Fatalf("the run on an unreachable host %s", r.Status)
 	}
 	phase("hostile run failed")
@@ -324,6 +324,15 @@ func TestConsole(t *testing.T) {
 	adm.eval(`document.querySelectorAll('main script, main img, main [onerror]').length`, &injected)
 	if pwned != nil || injected != 0 {
 		t.Errorf("a hostile string ran or became markup: edenPwned=%v, %d injected elements", pwned, injected)
+	}
+
+	// --- Delete a deployment, its name typed to confirm.
+	adm.run("type a wrong name", setValue(`input[name=confirm-delete]`, "not its name"), click(`form.danger-zone button[type=submit]`))
+	adm.waitFor("the refusal", `document.querySelector('form.danger-zone .field-error')?.hidden === false`)
+	adm.run("delete", setValue(`input[name=confirm-delete]`, hostileName), click(`form.danger-zone button[type=submit]`))
+	adm.waitFor("the list without it", `location.hash === '#/' && document.querySelectorAll('table.deployments tbody tr').length === 1`)
+	if status, _, _ := admin.do("GET", "/v1/deployments/"+created.Deployment.ID, "", nil, nil); status != 404 {
+		t.Errorf("the deployment deleted in the console → %d, want 404", status)
 	}
 
 	// --- A phone-sized window: nothing wider than the screen.
@@ -397,7 +406,7 @@ func waitRunPage(t *testing.T, tb *tab, want string) {
 // waitIdle waits until the deployment has no active run.
 func waitIdle(t *testing.T, c client, dep string) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
+	deadline := time.Now().Add(pageLimit)
 	for {
 		var d httpapi.DeploymentDetail
 		c.must(200, "GET", "/v1/deployments/"+dep, "/v1/deployments/{id}", nil, &d)

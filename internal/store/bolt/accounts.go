@@ -3,7 +3,6 @@ package bolt
 import (
 	"context"
 	"fmt"
-	"sort"
 
 	bbolt "go.etcd.io/bbolt"
 
@@ -100,15 +99,6 @@ func (s *Store) ListAccounts(ctx context.Context) ([]*deploy.Account, error) {
 	if err != nil {
 		return nil, err
 	}
-	sortAccounts(as)
+	record.SortAccounts(as)
 	return as, nil
-}
-
-func sortAccounts(as []*deploy.Account) {
-	sort.Slice(as, func(i, j int) bool {
-		if !as[i].CreatedAt.Equal(as[j].CreatedAt) {
-			return as[i].CreatedAt.Before(as[j].CreatedAt)
-		}
-		return as[i].Email < as[j].Email
-	})
 }

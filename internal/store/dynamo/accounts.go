@@ -3,7 +3,6 @@ package dynamo
 import (
 	"context"
 	"fmt"
-	"sort"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -142,13 +141,8 @@ func (s *Store) ListAccounts(ctx context.Context) ([]*deploy.Account, error) {
 		}
 		in.ExclusiveStartKey = out.LastEvaluatedKey
 	}
-	// GSI2SK orders by creation time already; sorting again keeps the
-	// order the contract names when two accounts share a timestamp.
-	sort.SliceStable(as, func(i, j int) bool {
-		if !as[i].CreatedAt.Equal(as[j].CreatedAt) {
-			return as[i].CreatedAt.Before(as[j].CreatedAt)
-		}
-		return as[i].Email < as[j].Email
-	})
+	// GSI2SK orders by creation time already; sorting again orders
+	// accounts that share a timestamp as the contract says.
+	record.SortAccounts(as)
 	return as, nil
 }
