@@ -107,7 +107,7 @@ func TestConsole(t *testing.T) {
 	adm.waitFor("alice approved", `document.querySelector('tr[data-email="alice@example.org"] .badge')?.textContent === 'approved'`)
 
 	signInPassword()
-	alice.waitFor("alice signed in", `location.hash === '#/' && document.querySelector('#nav .who')?.textContent === 'alice@example.org'`)
+	alice.waitFor("alice signed in", `location.hash === '#/' && document.querySelector('#nav .who')?.textContent === 'alice@example.org' && document.querySelector('main h1')?.textContent === 'Deployments' && !document.querySelector('main .loading')`)
 	if s := alice.text("main"); !strings.Contains(s, "No deployments yet") {
 		t.Errorf("alice's first deployments page says %q", s)
 	}
@@ -259,7 +259,7 @@ func TestConsole(t *testing.T) {
 	bob.goTo(base, "#/signin")
 	// By keyboard alone: type the token into its field and press Enter.
 	bob.run("bob signs in by keyboard", chromedp.SendKeys(chromedp.CSS(`main input[name=token]`), bobToken+"\r"))
-	bob.waitFor("bob's deployments", `location.hash === '#/' && document.querySelector('#nav .who')?.textContent === 'bob'`)
+	bob.waitFor("bob's deployments", `location.hash === '#/' && document.querySelector('#nav .who')?.textContent === 'bob' && document.querySelector('main h1')?.textContent === 'Deployments' && !document.querySelector('main .loading')`)
 	if s := bob.text("main"); strings.Contains(s, "Relief") || !strings.Contains(s, "No deployments yet") {
 		t.Errorf("bob's deployments page: %q", s)
 	}
