@@ -151,11 +151,12 @@ func (tb *tab) run(what string, actions ...chromedp.Action[chromedp.Void]) {
 
 func (tb *tab) fail(what string, err error) {
 	tb.b.t.Helper()
-	tb.shot("failed-" + strings.ReplaceAll(what, " ", "-"))
 	ctx, cancel := context.WithTimeout(tb.ctx, 5*time.Second)
 	defer cancel()
-	text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('main')?.innerText || ''`))
-	tb.b.t.Fatalf("%s (%s): %v\nthe page says:\n%s", what, tb.name, err, text)
+	text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + '\n' + (document.querySelector('main')?.innerText || '')`))
+	tb.b.t.Errorf("%s (%s): %v\nthe page says:\n%s", what, tb.name, err, text)
+	tb.shot("failed-" + what)
+	tb.b.t.FailNow()
 }
 
 // shot saves a screenshot of the whole page as <name>.png.
@@ -167,9 +168,16 @@ func (tb *tab) shot(name string) string {
 		tb.b.t.Logf("screenshot %s: %v", name, err)
 		return ""
 	}
+	name = strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' {
+			return r
+		}
+		return '-'
+	}, name)
 	p := filepath.Join(tb.b.shotsDir, name+".png")
 	if err := os.WriteFile(p, png, 0o644); err != nil {
-		tb.b.t.Fatal(err)
+		tb.b.t.Logf("screenshot %s: %v", name, err)
+		return ""
 	}
 	return p
 }
@@ -198,10 +206,31 @@ func evalAs[T any](tb *tab, js string) T {
 // measure of speed.
 const pageLimit = 5 * time.Minute
 
-// waitFor polls a JavaScript condition until it is true.
+// waitFor polls a JavaScript condition until it is true. An error of one
+// evaluation (such as a page that is navigating) is tried again; the last
+// one is reported if the condition never holds within pageLimit.
 func (tb *tab) waitFor(what, cond string) {
 	tb.b.t.Helper()
-	tb.run("wait for "+what, chromedp.Poll[chromedp.Void](cond, chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(pageLimit)))
+	deadline := time.Now().Add(pageLimit)
+	var last error
+	for {
+		ctx, cancel := context.WithTimeout(tb.ctx, 20*time.Second)
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`!!(`+cond+`)`))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		if err != nil {
+			last = err
+		}
+		if time.Now().After(deadline) {
+			if last == nil {
+				last = fmt.Errorf("not true after %s", pageLimit)
+			}
+			tb.fail("wait for "+what, last)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // goTo navigates to a route of the console (a fragment) and waits for its
