@@ -19,13 +19,15 @@ func serveCommand(a *app) *cobra.Command {
 		Long: `Run the local control plane: the same HTTP API as on AWS, an embedded store
 (bbolt), the run state machine on a local engine, and Ansible over SSH from
 this machine. On its first start it prints an admin token, also kept (0600)
-in <data dir>/admin.token. SIGINT or SIGTERM stop it gracefully; runs still
+in <data dir>/admin.token. The web console is served at / beside the API
+(--registration lets people register accounts there). SIGINT or SIGTERM stop it gracefully; runs still
 running resume on the next start.
 
 With --roles test, the recording test roles install nothing: each host
 records under --record-dir what it was given (for demos and tests).`,
 		Example: `  edenctl serve
   edenctl serve --data-dir /srv/edendeploy --addr 127.0.0.1:9090
+  edenctl serve --registration
   edenctl serve --roles test --record-dir /tmp/record`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error { return a.serve(cmd.Context(), o) },
@@ -39,6 +41,7 @@ records under --record-dir what it was given (for demos and tests).`,
 	fs.DurationVar(&o.heartbeat, "heartbeat", 30*time.Second, "how often a running step must show it is alive")
 	fs.BoolVar(&o.verbose, "verbose", false, "log at debug level")
 	fs.StringVar(&o.ansiblePlaybook, "ansible-playbook", "", "the ansible-playbook `PATH` to run (default: the one on $PATH)")
+	fs.BoolVar(&o.registration, "registration", false, "let people register accounts in the web console (an admin approves each)")
 	_ = cmd.MarkFlagDirname("data-dir")
 	_ = cmd.MarkFlagDirname("record-dir")
 	return cmd
@@ -50,6 +53,7 @@ type serveOptions struct {
 	stepTimeout, heartbeat          time.Duration
 	verbose                         bool
 	ansiblePlaybook                 string
+	registration                    bool
 }
 
 // serve runs the local control plane (assembled in internal/localplane)
@@ -69,8 +73,8 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	}
 	cfg := localplane.Config{
 		DataDir: o.dataDir, Addr: o.addr, Stdout: a.stdout, StepTimeout: o.stepTimeout, Heartbeat: o.heartbeat,
-		AnsiblePlaybook: o.ansiblePlaybook,
-		Log:             slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level})),
+		AnsiblePlaybook: o.ansiblePlaybook, Registration: o.registration,
+		Log: slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level})),
 	}
 	switch o.roles {
 	case "real":

@@ -31,6 +31,13 @@ const (
 	EnvStepTimeout     = "EDEN_STEP_TIMEOUT"
 	EnvAdminClaim      = "EDEN_ADMIN_CLAIM"
 	EnvAdminGroup      = "EDEN_ADMIN_GROUP"
+	// The web console's sign-in (internal/console): empty URL, no console.
+	EnvConsoleURL          = "EDEN_CONSOLE_URL"
+	EnvConsoleClientID     = "EDEN_CONSOLE_CLIENT_ID"
+	EnvConsoleAuthorizeURL = "EDEN_CONSOLE_AUTHORIZE_URL"
+	EnvConsoleTokenURL     = "EDEN_CONSOLE_TOKEN_URL"
+	EnvConsoleSignUpURL    = "EDEN_CONSOLE_SIGNUP_URL"
+	EnvConsoleLogoutURL    = "EDEN_CONSOLE_LOGOUT_URL"
 )
 
 // Var describes one environment variable.
@@ -52,6 +59,13 @@ var Vars = map[string]Var{
 	EnvStepTimeout:     {EnvStepTimeout, false, `the longest one step may run, a Go duration such as "60m"`},
 	EnvAdminClaim:      {EnvAdminClaim, false, `the JWT claim listing the caller's groups, e.g. "cognito:groups" (empty: nobody is an admin)`},
 	EnvAdminGroup:      {EnvAdminGroup, false, `the group in that claim that makes an admin, e.g. "admin"`},
+
+	EnvConsoleURL:          {EnvConsoleURL, false, "the web console's URL, where the hosted login sends people back (empty: no console)"},
+	EnvConsoleClientID:     {EnvConsoleClientID, false, "the OAuth client ID the console signs in with"},
+	EnvConsoleAuthorizeURL: {EnvConsoleAuthorizeURL, false, "the hosted login's authorization endpoint"},
+	EnvConsoleTokenURL:     {EnvConsoleTokenURL, false, "the hosted login's token endpoint"},
+	EnvConsoleSignUpURL:    {EnvConsoleSignUpURL, false, "the hosted login's sign-up page, when people may register themselves"},
+	EnvConsoleLogoutURL:    {EnvConsoleLogoutURL, false, "the hosted login's logout endpoint"},
 }
 
 // Function is one Lambda function of template.yaml.
@@ -89,7 +103,8 @@ var taskEnv = []string{EnvTable, EnvBucket, EnvParameterPrefix, EnvDocumentName,
 
 // Functions are the Lambda functions, by logical ID.
 var Functions = map[string]Function{
-	API:               {API, "functions/api", []string{EnvTable, EnvBucket, EnvParameterPrefix, EnvStateMachineARN, EnvDocumentName, EnvRunRetention, EnvAdminClaim, EnvAdminGroup}},
+	API: {API, "functions/api", []string{EnvTable, EnvBucket, EnvParameterPrefix, EnvStateMachineARN, EnvDocumentName, EnvRunRetention, EnvAdminClaim, EnvAdminGroup,
+		EnvConsoleURL, EnvConsoleClientID, EnvConsoleAuthorizeURL, EnvConsoleTokenURL, EnvConsoleSignUpURL, EnvConsoleLogoutURL}},
 	StartRun:          {StartRun, "functions/startrun", taskEnv},
 	PrepareStep:       {PrepareStep, "functions/preparestep", taskEnv},
 	DispatchStep:      {DispatchStep, "functions/dispatchstep", taskEnv},
@@ -123,6 +138,15 @@ type Config struct {
 	AdminGroup      string
 	RunRetention    time.Duration
 	StepTimeout     time.Duration
+	// Console is the web console's sign-in; its URL is empty when the
+	// stack serves no console.
+	Console Console
+}
+
+// Console is how the web console served by the API function signs people
+// in: the hosted login's OAuth 2.0 endpoints (authorization code + PKCE).
+type Console struct {
+	URL, ClientID, AuthorizeURL, TokenURL, SignUpURL, LogoutURL string
 }
 
 // Load reads the variables that function (a logical ID of Functions)
@@ -176,6 +200,18 @@ func (c *Config) set(name, val string) error {
 		c.AdminClaim = val
 	case EnvAdminGroup:
 		c.AdminGroup = val
+	case EnvConsoleURL:
+		c.Console.URL = val
+	case EnvConsoleClientID:
+		c.Console.ClientID = val
+	case EnvConsoleAuthorizeURL:
+		c.Console.AuthorizeURL = val
+	case EnvConsoleTokenURL:
+		c.Console.TokenURL = val
+	case EnvConsoleSignUpURL:
+		c.Console.SignUpURL = val
+	case EnvConsoleLogoutURL:
+		c.Console.LogoutURL = val
 	case EnvRunRetention, EnvStepTimeout:
 		d, err := time.ParseDuration(val)
 		if err != nil || d < 0 {
