@@ -645,6 +645,8 @@ func testAllInOne(t *testing.T) {
 		p.requireNoChange(p.run("reconfigure again", deploy.RunRequest{Kind: deploy.RunReconfigure, Instance: typ}), "reconfigure again")
 	})
 
+	t.Run("https", func(t *testing.T) { checkHTTPS(t, p, c, h, inst) })
+
 	t.Run("clean", func(t *testing.T) { checkCleans(t, p, h, h, inst, d.Name, org, true) })
 
 	t.Run("demo instance", func(t *testing.T) {
