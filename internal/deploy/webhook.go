@@ -126,10 +126,10 @@ type Delivery struct {
 	WebhookID    string `json:"webhook_id"`
 	DeploymentID string `json:"deployment_id"`
 	// EventID and EventType name the notification (Notice.ID, Notice.Type).
-	EventID   string         `json:"event_id"`
-	EventType string         `json:"event_type"`
-	RunID     string         `json:"run_id,omitempty"`
-	Status    DeliveryStatus `json:"status"`
+	EventID   string            `json:"event_id"`
+	EventType string            `json:"event_type"`
+	RunID     string            `json:"run_id,omitempty"`
+	Status    DeliveryStatus    `json:"status"`
 	Attempts  []DeliveryAttempt `json:"attempts"`
 	// NextAttemptAt, while pending, is when the next attempt is due.
 	NextAttemptAt time.Time `json:"next_attempt_at,omitzero"`
