@@ -22,6 +22,7 @@
 //	store.idempotency       key → idempotency record JSON
 //	store.idempotency_expiry 8-byte expiry + key → ""
 //	store.tokens            token hash → token JSON
+//	store.schedules, store.fires, store.webhooks, store.deliveries: see schedules.go
 //
 // Runs list newest first by run ID, which deploy.NewID makes grow with
 // creation time. Finished runs expire Retention after they finish:
@@ -67,7 +68,7 @@ var (
 	bIdemExpiry  = []byte("store.idempotency_expiry")
 	bTokens      = []byte("store.tokens")
 
-	allBuckets = [][]byte{bMeta, bDeployments, bCreated, bOwners, bHosts, bInstanceIDs, bRuns, bActive, bRunExpiry, bIdem, bIdemExpiry, bTokens}
+	allBuckets = append([][]byte{bMeta, bDeployments, bCreated, bOwners, bHosts, bInstanceIDs, bRuns, bActive, bRunExpiry, bIdem, bIdemExpiry, bTokens}, notifyBuckets...)
 )
 
 // Options configure a Store. Zero values take the defaults.
