@@ -23,7 +23,9 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 	heartbeat := fs.Duration("heartbeat", 30*time.Second, "")
 	verbose := fs.Bool("verbose", false, "")
 	ansiblePlaybook := fs.String("ansible-playbook", "", "")
-	if _, err := a.parse(fs, args, 0, 0, "[--data-dir DIR] [--addr HOST:PORT] [--roles real|test --record-dir DIR] [--step-timeout D] [--ansible-playbook PATH] [--verbose]"); err != nil {
+	missedFires := fs.String("missed-fires", "once", "")
+	webhookBackoff := fs.Duration("webhook-backoff", 0, "")
+	if _, err := a.parse(fs, args, 0, 0, "[--data-dir DIR] [--addr HOST:PORT] [--roles real|test --record-dir DIR] [--step-timeout D] [--ansible-playbook PATH] [--missed-fires once|skip] [--webhook-backoff D] [--verbose]"); err != nil {
 		return err
 	}
 	if *dataDir == "" {
@@ -38,8 +40,8 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 	}
 	cfg := localplane.Config{
 		DataDir: *dataDir, Addr: *addr, Stdout: a.stdout, StepTimeout: *stepTimeout, Heartbeat: *heartbeat,
-		AnsiblePlaybook: *ansiblePlaybook,
-		Log:             slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level})),
+		AnsiblePlaybook: *ansiblePlaybook, MissedFires: *missedFires, WebhookBackoff: *webhookBackoff,
+		Log: slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level})),
 	}
 	switch *roles {
 	case "real":

@@ -3,6 +3,7 @@ package deploy
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
 	"net"
 	"net/netip"
 	"net/url"
@@ -134,10 +135,10 @@ type Delivery struct {
 	// NextAttemptAt, while pending, is when the next attempt is due.
 	NextAttemptAt time.Time `json:"next_attempt_at,omitzero"`
 	// Payload is the JSON document sent (the Notice), byte for byte.
-	Payload   []byte    `json:"payload"`
-	Version   int       `json:"version"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	Payload   json.RawMessage `json:"payload"`
+	Version   int             `json:"version"`
+	CreatedAt time.Time       `json:"created_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
 }
 
 // DerivedID returns an identifier shaped like NewID's (so it sorts by t)
