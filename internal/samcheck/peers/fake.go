@@ -30,7 +30,9 @@ type Fake struct {
 	// Invocations are the SSM command invocations (instance -> status) of
 	// each command ID (ListCommandInvocations).
 	Invocations map[string]map[string]string
-	commands    int
+	// Schedules are the EventBridge Scheduler schedules, by name.
+	Schedules map[string]map[string]any
+	commands  int
 }
 
 // Calls returns the accepted requests so far, of service if not "".
@@ -79,9 +81,12 @@ var jsonOps = map[string]map[string]struct{ required, optional []string }{
 		"CancelCommand":          {[]string{"CommandId"}, []string{"InstanceIds"}},
 		"ListCommandInvocations": {nil, []string{"CommandId", "Details", "MaxResults", "NextToken", "InstanceId"}},
 	},
+	"events": {
+		"PutEvents": {[]string{"Entries"}, []string{"EndpointId"}},
+	},
 }
 
-var jsonTargets = map[string]string{"sfn": "AWSStepFunctions.", "ssm": "AmazonSSM."}
+var jsonTargets = map[string]string{"sfn": "AWSStepFunctions.", "ssm": "AmazonSSM.", "events": "AWSEvents."}
 
 // serveJSON is a checking server for an awsJson service: the target
 // header, the content type, and each body's members against jsonOps.
@@ -135,6 +140,13 @@ func (f *Fake) answerJSON(service, op string, body map[string]any) any {
 		return map[string]any{"executionArn": arn, "startDate": 1.7640792e9}
 	case "sfn.StopExecution":
 		return map[string]any{"stopDate": 1.7640792e9}
+	case "events.PutEvents":
+		entries, _ := body["Entries"].([]any)
+		out := make([]any, len(entries))
+		for i := range entries {
+			out[i] = map[string]any{"EventId": fmt.Sprintf("00000000-0000-4000-8000-%012d", i+1)}
+		}
+		return map[string]any{"FailedEntryCount": 0, "Entries": out}
 	case "ssm.PutParameter":
 		return map[string]any{"Version": 1, "Tier": "Standard"}
 	case "ssm.GetParametersByPath":
