@@ -31,6 +31,10 @@ const (
 	EnvStepTimeout     = "EDEN_STEP_TIMEOUT"
 	EnvAdminClaim      = "EDEN_ADMIN_CLAIM"
 	EnvAdminGroup      = "EDEN_ADMIN_GROUP"
+	// Schedules (EventBridge Scheduler) and notifications.
+	EnvScheduleGroup  = "EDEN_SCHEDULE_GROUP"
+	EnvScheduleTarget = "EDEN_SCHEDULE_FUNCTION_ARN"
+	EnvSchedulerRole  = "EDEN_SCHEDULER_ROLE_ARN"
 )
 
 // Var describes one environment variable.
@@ -52,6 +56,9 @@ var Vars = map[string]Var{
 	EnvStepTimeout:     {EnvStepTimeout, false, `the longest one step may run, a Go duration such as "60m"`},
 	EnvAdminClaim:      {EnvAdminClaim, false, `the JWT claim listing the caller's groups, e.g. "cognito:groups" (empty: nobody is an admin)`},
 	EnvAdminGroup:      {EnvAdminGroup, false, `the group in that claim that makes an admin, e.g. "admin"`},
+	EnvScheduleGroup:   {EnvScheduleGroup, true, "the EventBridge Scheduler schedule group of the stack's schedules"},
+	EnvScheduleTarget:  {EnvScheduleTarget, true, "the ARN of the schedule function the schedules invoke"},
+	EnvSchedulerRole:   {EnvSchedulerRole, true, "the ARN of the role EventBridge Scheduler assumes to invoke it"},
 }
 
 // Function is one Lambda function of template.yaml.
@@ -77,7 +84,17 @@ const (
 	API               = "ApiFunction"
 	SSMStatus         = "SsmStatusFunction"
 	Lifecycle         = "LifecycleFunction"
+	// Schedule fires a schedule's slot (EventBridge Scheduler invokes it);
+	// PlanDeliveries and DeliverWebhook are the notify state machine's
+	// tasks (${<LogicalID>Arn} in statemachine/notify.asl.json).
+	Schedule       = "ScheduleFunction"
+	PlanDeliveries = "PlanDeliveriesFunction"
+	DeliverWebhook = "DeliverWebhookFunction"
 )
+
+// NotifyTaskFunctions are the logical IDs of the notify state machine's
+// task functions.
+var NotifyTaskFunctions = []string{PlanDeliveries, DeliverWebhook}
 
 // TaskFunctions are the logical IDs of the six task functions.
 var TaskFunctions = []string{StartRun, PrepareStep, DispatchStep, RecordStep, FinishRun, CompleteLifecycle}
@@ -89,7 +106,8 @@ var taskEnv = []string{EnvTable, EnvBucket, EnvParameterPrefix, EnvDocumentName,
 
 // Functions are the Lambda functions, by logical ID.
 var Functions = map[string]Function{
-	API:               {API, "functions/api", []string{EnvTable, EnvBucket, EnvParameterPrefix, EnvStateMachineARN, EnvDocumentName, EnvRunRetention, EnvAdminClaim, EnvAdminGroup}},
+	API: {API, "functions/api", []string{EnvTable, EnvBucket, EnvParameterPrefix, EnvStateMachineARN, EnvDocumentName, EnvRunRetention, EnvAdminClaim, EnvAdminGroup,
+		EnvScheduleGroup, EnvScheduleTarget, EnvSchedulerRole}},
 	StartRun:          {StartRun, "functions/startrun", taskEnv},
 	PrepareStep:       {PrepareStep, "functions/preparestep", taskEnv},
 	DispatchStep:      {DispatchStep, "functions/dispatchstep", taskEnv},
@@ -98,6 +116,9 @@ var Functions = map[string]Function{
 	CompleteLifecycle: {CompleteLifecycle, "functions/completelifecycle", taskEnv},
 	SSMStatus:         {SSMStatus, "functions/ssmstatus", []string{EnvBucket, EnvDocumentName}},
 	Lifecycle:         {Lifecycle, "functions/lifecycle", []string{EnvTable, EnvParameterPrefix, EnvStateMachineARN, EnvRunRetention}},
+	Schedule:          {Schedule, "functions/schedule", []string{EnvTable, EnvParameterPrefix, EnvStateMachineARN, EnvRunRetention}},
+	PlanDeliveries:    {PlanDeliveries, "functions/plandeliveries", []string{EnvTable}},
+	DeliverWebhook:    {DeliverWebhook, "functions/deliverwebhook", []string{EnvTable, EnvParameterPrefix}},
 }
 
 // LogicalIDs returns the functions' logical IDs, sorted.
@@ -121,6 +142,9 @@ type Config struct {
 	DocumentName    string
 	AdminClaim      string
 	AdminGroup      string
+	ScheduleGroup   string
+	ScheduleTarget  string
+	SchedulerRole   string
 	RunRetention    time.Duration
 	StepTimeout     time.Duration
 }
@@ -176,6 +200,17 @@ func (c *Config) set(name, val string) error {
 		c.AdminClaim = val
 	case EnvAdminGroup:
 		c.AdminGroup = val
+	case EnvScheduleGroup:
+		c.ScheduleGroup = val
+	case EnvScheduleTarget, EnvSchedulerRole:
+		if !strings.HasPrefix(val, "arn:") {
+			return fmt.Errorf("is not an ARN")
+		}
+		if name == EnvScheduleTarget {
+			c.ScheduleTarget = val
+		} else {
+			c.SchedulerRole = val
+		}
 	case EnvRunRetention, EnvStepTimeout:
 		d, err := time.ParseDuration(val)
 		if err != nil || d < 0 {

@@ -230,8 +230,8 @@ func (s *Service) DeleteSchedule(ctx context.Context, c Caller, id, scheduleID s
 // deployment's rules refuse (the instance is not deployed) as failed. A
 // schedule or deployment that is gone is NotFound.
 func (s *Service) Fire(ctx context.Context, deploymentID, scheduleID string, slot time.Time, missed int) (*deploy.Fire, error) {
-	if err := s.schedulesReady(); err != nil {
-		return nil, err
+	if s.cfg.Schedules == nil {
+		return nil, errNoSchedules
 	}
 	slot = slot.UTC().Truncate(time.Second)
 	sc, err := s.cfg.Schedules.GetSchedule(ctx, deploymentID, scheduleID)
