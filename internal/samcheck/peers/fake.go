@@ -32,7 +32,11 @@ type Fake struct {
 	Invocations map[string]map[string]string
 	// Schedules are the EventBridge Scheduler schedules, by name.
 	Schedules map[string]map[string]any
-	commands  int
+	// Parameters are Parameter Store values by name (GetParameter).
+	Parameters map[string]string
+	// Hooks are the requests the webhook receiver got.
+	Hooks    []Hook
+	commands int
 }
 
 // Calls returns the accepted requests so far, of service if not "".
@@ -128,8 +132,13 @@ func (f *Fake) serveJSON(service string) http.HandlerFunc {
 			}
 		}
 		f.record(Call{Service: service, Op: op, Body: body})
+		answer := f.answerJSON(service, op, body)
+		if m, ok := answer.(map[string]any); ok && m["__notfound"] == true {
+			jsonError(w, "ParameterNotFound", "no parameter "+fmt.Sprint(body["Name"]))
+			return
+		}
 		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-		_ = json.NewEncoder(w).Encode(f.answerJSON(service, op, body))
+		_ = json.NewEncoder(w).Encode(answer)
 	}
 }
 
@@ -147,6 +156,14 @@ func (f *Fake) answerJSON(service, op string, body map[string]any) any {
 			out[i] = map[string]any{"EventId": fmt.Sprintf("00000000-0000-4000-8000-%012d", i+1)}
 		}
 		return map[string]any{"FailedEntryCount": 0, "Entries": out}
+	case "ssm.GetParameter":
+		f.mu.Lock()
+		v, ok := f.Parameters[fmt.Sprint(body["Name"])]
+		f.mu.Unlock()
+		if !ok {
+			return map[string]any{"__notfound": true}
+		}
+		return map[string]any{"Parameter": map[string]any{"Name": body["Name"], "Type": "SecureString", "Value": v, "Version": 1}}
 	case "ssm.PutParameter":
 		return map[string]any{"Version": 1, "Tier": "Standard"}
 	case "ssm.GetParametersByPath":
