@@ -71,7 +71,15 @@ commands:
   run cancel DEPLOYMENT RUN
   logs [-f] DEPLOYMENT RUN
   token create --user USER [--admin] [--name NAME]
-  serve [--data-dir DIR] [--addr HOST:PORT] [--roles real|test --record-dir DIR]
+  schedule add DEPLOYMENT INSTANCE TASK --cron "EXPR" [--tz ZONE]
+      TASK is backup, pull, restart, reconfigure or clean (not of prod)
+  schedule list DEPLOYMENT
+  schedule pause|resume|delete DEPLOYMENT SCHEDULE
+  webhook add DEPLOYMENT URL        prints the signing secret, once
+  webhook list DEPLOYMENT
+  webhook delete DEPLOYMENT WEBHOOK
+  webhook deliveries DEPLOYMENT WEBHOOK
+  serve [--data-dir DIR] [--addr HOST:PORT] [--roles real|test --record-dir DIR] [--missed-fires once|skip]
       the local control plane (env EDEN_DATA_DIR, EDEN_ADDR); test roles install nothing
 
 global flags (also accepted after the command):
@@ -96,6 +104,9 @@ func commands() map[string][]command {
 		"config":     {{"get", cmdConfigGet}, {"set", cmdConfigSet}, {"edit", cmdConfigEdit}},
 		"run":        {{"show", cmdRunShow}, {"cancel", cmdRunCancel}},
 		"token":      {{"create", cmdTokenCreate}},
+		"schedule": {{"add", cmdScheduleAdd}, {"list", cmdScheduleList}, {"pause", cmdSchedulePause},
+			{"resume", cmdScheduleResume}, {"delete", cmdScheduleDelete}},
+		"webhook": {{"add", cmdWebhookAdd}, {"list", cmdWebhookList}, {"delete", cmdWebhookDelete}, {"deliveries", cmdWebhookDeliveries}},
 		// Groups of one command take no subcommand name.
 		"runs":  {{"", cmdRuns}},
 		"logs":  {{"", cmdLogs}},
