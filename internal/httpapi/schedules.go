@@ -35,17 +35,18 @@ var (
 	_ Webhooks  = (*control.Service)(nil)
 )
 
-// ScheduleList is a page of schedules.
-type ScheduleList struct {
-	Items []*control.ScheduleView `json:"items"`
-	Next  string                  `json:"next,omitempty"`
+// Page is one page of a listing: its items and the cursor of the next
+// page (absent on the last).
+type Page[T any] struct {
+	Items []T    `json:"items"`
+	Next  string `json:"next,omitempty"`
 }
 
+// ScheduleList is a page of schedules.
+type ScheduleList = Page[*control.ScheduleView]
+
 // FireList is a page of a schedule's fires.
-type FireList struct {
-	Items []*deploy.Fire `json:"items"`
-	Next  string         `json:"next,omitempty"`
-}
+type FireList = Page[*deploy.Fire]
 
 // WebhookRequest is the body of POST .../webhooks.
 type WebhookRequest struct {
@@ -60,15 +61,20 @@ type WebhookCreated struct {
 }
 
 // WebhookList is a page of webhooks.
-type WebhookList struct {
-	Items []*deploy.Webhook `json:"items"`
-	Next  string            `json:"next,omitempty"`
-}
+type WebhookList = Page[*deploy.Webhook]
 
 // DeliveryList is a page of a webhook's deliveries.
-type DeliveryList struct {
-	Items []*deploy.Delivery `json:"items"`
-	Next  string             `json:"next,omitempty"`
+type DeliveryList = Page[*deploy.Delivery]
+
+// listed answers a listing's page (an empty list, never null).
+func listed[T any](c *call, items []T, next string, err error) error {
+	if err != nil {
+		return err
+	}
+	if items == nil {
+		items = []T{}
+	}
+	return writeJSON(c.w, http.StatusOK, Page[T]{Items: items, Next: next})
 }
 
 // scheduleRoutes are the routes of schedules and webhooks.
@@ -137,13 +143,7 @@ func (a *API) listSchedules(c *call) error {
 		return err
 	}
 	ss, next, err := svc.ListSchedules(c.r.Context(), c.caller, c.r.PathValue("id"), p)
-	if err != nil {
-		return err
-	}
-	if ss == nil {
-		ss = []*control.ScheduleView{}
-	}
-	return writeJSON(c.w, http.StatusOK, ScheduleList{Items: ss, Next: next})
+	return listed(c, ss, next, err)
 }
 
 func (a *API) getSchedule(c *call) error {
@@ -199,13 +199,7 @@ func (a *API) listFires(c *call) error {
 		return err
 	}
 	fs, next, err := svc.ListFires(c.r.Context(), c.caller, c.r.PathValue("id"), c.r.PathValue("schedule"), p)
-	if err != nil {
-		return err
-	}
-	if fs == nil {
-		fs = []*deploy.Fire{}
-	}
-	return writeJSON(c.w, http.StatusOK, FireList{Items: fs, Next: next})
+	return listed(c, fs, next, err)
 }
 
 func (a *API) createWebhook(c *call) error {
@@ -240,13 +234,7 @@ func (a *API) listWebhooks(c *call) error {
 		return err
 	}
 	ws, next, err := svc.ListWebhooks(c.r.Context(), c.caller, c.r.PathValue("id"), p)
-	if err != nil {
-		return err
-	}
-	if ws == nil {
-		ws = []*deploy.Webhook{}
-	}
-	return writeJSON(c.w, http.StatusOK, WebhookList{Items: ws, Next: next})
+	return listed(c, ws, next, err)
 }
 
 func (a *API) getWebhook(c *call) error {
@@ -283,11 +271,5 @@ func (a *API) listDeliveries(c *call) error {
 		return err
 	}
 	ds, next, err := svc.ListDeliveries(c.r.Context(), c.caller, c.r.PathValue("id"), c.r.PathValue("webhook"), p)
-	if err != nil {
-		return err
-	}
-	if ds == nil {
-		ds = []*deploy.Delivery{}
-	}
-	return writeJSON(c.w, http.StatusOK, DeliveryList{Items: ds, Next: next})
+	return listed(c, ds, next, err)
 }

@@ -198,6 +198,57 @@ func deletePrefix(b *bbolt.Bucket, prefix []byte) error {
 	return nil
 }
 
+// getJSON reads the record at k of bucket into a new T, or returns
+// NotFound naming what.
+func getJSON[T any](s *Store, bucket, k []byte, what string) (*T, error) {
+	var v T
+	err := s.view("get "+what, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucket).Get(k)
+		if b == nil {
+			return deploy.NotFound("%s not found", what)
+		}
+		return record.DecodeJSON(what, b, &v)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// listJSON reads one page of the records under prefix of bucket, in key
+// order (descending when desc), for the listing list of scope.
+func listJSON[T any](s *Store, op string, bucket, prefix []byte, list, scope string, desc bool, p deploy.Page) ([]*T, string, error) {
+	limit, err := record.Limit(p)
+	if err != nil {
+		return nil, "", fmt.Errorf("bolt: %s: %w", op, err)
+	}
+	after, err := decodeCursor(p, list, scope, prefix)
+	if err != nil {
+		return nil, "", fmt.Errorf("bolt: %s: %w", op, err)
+	}
+	pager := pageAscending
+	if desc {
+		pager = pageDescendingPrefix
+	}
+	var out []*T
+	var next string
+	err = s.view(op, func(tx *bbolt.Tx) error {
+		last, err := pager(tx.Bucket(bucket).Cursor(), prefix, after, limit, func(k, b []byte) error {
+			var v T
+			if err := record.DecodeJSON(list, b, &v); err != nil {
+				return err
+			}
+			out = append(out, &v)
+			return nil
+		})
+		if last != "" {
+			next = record.EncodeCursor(list, scope, last)
+		}
+		return err
+	})
+	return out, next, err
+}
+
 // --- schedules ---
 
 // PutSchedule implements deploy.ScheduleStore.
@@ -224,52 +275,16 @@ func (s *Store) PutSchedule(ctx context.Context, sc *deploy.Schedule) error {
 
 // GetSchedule implements deploy.ScheduleStore.
 func (s *Store) GetSchedule(ctx context.Context, deploymentID, id string) (*deploy.Schedule, error) {
-	var sc deploy.Schedule
-	err := s.view("get schedule "+id, func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bSchedules).Get(joinKey(deploymentID, id))
-		if b == nil {
-			return deploy.NotFound("schedule %s not found", id)
-		}
-		return record.DecodeJSON("schedule", b, &sc)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &sc, nil
+	return getJSON[deploy.Schedule](s, bSchedules, joinKey(deploymentID, id), "schedule "+id)
 }
 
 // ListSchedules implements deploy.ScheduleStore.
 func (s *Store) ListSchedules(ctx context.Context, deploymentID string, p deploy.Page) ([]*deploy.Schedule, string, error) {
-	op := "list schedules of " + deploymentID
-	limit, err := record.Limit(p)
-	if err != nil {
-		return nil, "", fmt.Errorf("bolt: %s: %w", op, err)
-	}
 	var prefix []byte
 	if deploymentID != "" {
 		prefix = prefixKey(deploymentID)
 	}
-	after, err := decodeCursor(p, record.ListSchedules, deploymentID, prefix)
-	if err != nil {
-		return nil, "", fmt.Errorf("bolt: %s: %w", op, err)
-	}
-	var out []*deploy.Schedule
-	var next string
-	err = s.view(op, func(tx *bbolt.Tx) error {
-		last, err := pageAscending(tx.Bucket(bSchedules).Cursor(), prefix, after, limit, func(k, v []byte) error {
-			var sc deploy.Schedule
-			if err := record.DecodeJSON("schedule", v, &sc); err != nil {
-				return err
-			}
-			out = append(out, &sc)
-			return nil
-		})
-		if last != "" {
-			next = record.EncodeCursor(record.ListSchedules, deploymentID, last)
-		}
-		return err
-	})
-	return out, next, err
+	return listJSON[deploy.Schedule](s, "list schedules of "+deploymentID, bSchedules, prefix, record.ListSchedules, deploymentID, false, p)
 }
 
 // DeleteSchedule implements deploy.ScheduleStore.
@@ -332,50 +347,13 @@ func (s *Store) UpdateFire(ctx context.Context, f *deploy.Fire) error {
 
 // GetFire implements deploy.ScheduleStore.
 func (s *Store) GetFire(ctx context.Context, deploymentID, scheduleID, key string) (*deploy.Fire, error) {
-	var f deploy.Fire
-	err := s.view("get fire "+scheduleID+"/"+key, func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bFires).Get(joinKey(deploymentID, scheduleID, key))
-		if b == nil {
-			return deploy.NotFound("fire %s of schedule %s not found", key, scheduleID)
-		}
-		return record.DecodeJSON("fire", b, &f)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &f, nil
+	return getJSON[deploy.Fire](s, bFires, joinKey(deploymentID, scheduleID, key), "fire "+key+" of schedule "+scheduleID)
 }
 
 // ListFires implements deploy.ScheduleStore.
 func (s *Store) ListFires(ctx context.Context, deploymentID, scheduleID string, p deploy.Page) ([]*deploy.Fire, string, error) {
-	op := "list fires of " + scheduleID
-	limit, err := record.Limit(p)
-	if err != nil {
-		return nil, "", fmt.Errorf("bolt: %s: %w", op, err)
-	}
-	prefix := prefixKey(deploymentID, scheduleID)
-	scope := deploymentID + "/" + scheduleID
-	after, err := decodeCursor(p, record.ListFires, scope, prefix)
-	if err != nil {
-		return nil, "", fmt.Errorf("bolt: %s: %w", op, err)
-	}
-	var out []*deploy.Fire
-	var next string
-	err = s.view(op, func(tx *bbolt.Tx) error {
-		last, err := pageDescendingPrefix(tx.Bucket(bFires).Cursor(), prefix, after, limit, func(k, v []byte) error {
-			var f deploy.Fire
-			if err := record.DecodeJSON("fire", v, &f); err != nil {
-				return err
-			}
-			out = append(out, &f)
-			return nil
-		})
-		if last != "" {
-			next = record.EncodeCursor(record.ListFires, scope, last)
-		}
-		return err
-	})
-	return out, next, err
+	return listJSON[deploy.Fire](s, "list fires of "+scheduleID, bFires, prefixKey(deploymentID, scheduleID),
+		record.ListFires, deploymentID+"/"+scheduleID, true, p)
 }
 
 // --- webhooks ---
@@ -400,49 +378,12 @@ func (s *Store) CreateWebhook(ctx context.Context, w *deploy.Webhook) error {
 
 // GetWebhook implements deploy.WebhookStore.
 func (s *Store) GetWebhook(ctx context.Context, deploymentID, id string) (*deploy.Webhook, error) {
-	var w deploy.Webhook
-	err := s.view("get webhook "+id, func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bWebhooks).Get(joinKey(deploymentID, id))
-		if b == nil {
-			return deploy.NotFound("webhook %s not found", id)
-		}
-		return record.DecodeJSON("webhook", b, &w)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &w, nil
+	return getJSON[deploy.Webhook](s, bWebhooks, joinKey(deploymentID, id), "webhook "+id)
 }
 
 // ListWebhooks implements deploy.WebhookStore.
 func (s *Store) ListWebhooks(ctx context.Context, deploymentID string, p deploy.Page) ([]*deploy.Webhook, string, error) {
-	op := "list webhooks of " + deploymentID
-	limit, err := record.Limit(p)
-	if err != nil {
-		return nil, "", fmt.Errorf("bolt: %s: %w", op, err)
-	}
-	prefix := prefixKey(deploymentID)
-	after, err := decodeCursor(p, record.ListWebhooks, deploymentID, prefix)
-	if err != nil {
-		return nil, "", fmt.Errorf("bolt: %s: %w", op, err)
-	}
-	var out []*deploy.Webhook
-	var next string
-	err = s.view(op, func(tx *bbolt.Tx) error {
-		last, err := pageAscending(tx.Bucket(bWebhooks).Cursor(), prefix, after, limit, func(k, v []byte) error {
-			var w deploy.Webhook
-			if err := record.DecodeJSON("webhook", v, &w); err != nil {
-				return err
-			}
-			out = append(out, &w)
-			return nil
-		})
-		if last != "" {
-			next = record.EncodeCursor(record.ListWebhooks, deploymentID, last)
-		}
-		return err
-	})
-	return out, next, err
+	return listJSON[deploy.Webhook](s, "list webhooks of "+deploymentID, bWebhooks, prefixKey(deploymentID), record.ListWebhooks, deploymentID, false, p)
 }
 
 // DeleteWebhook implements deploy.WebhookStore.
@@ -503,48 +444,11 @@ func (s *Store) UpdateDelivery(ctx context.Context, d *deploy.Delivery) error {
 
 // GetDelivery implements deploy.WebhookStore.
 func (s *Store) GetDelivery(ctx context.Context, deploymentID, webhookID, id string) (*deploy.Delivery, error) {
-	var d deploy.Delivery
-	err := s.view("get delivery "+id, func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bDeliveries).Get(joinKey(deploymentID, webhookID, id))
-		if b == nil {
-			return deploy.NotFound("delivery %s not found", id)
-		}
-		return record.DecodeJSON("delivery", b, &d)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &d, nil
+	return getJSON[deploy.Delivery](s, bDeliveries, joinKey(deploymentID, webhookID, id), "delivery "+id)
 }
 
 // ListDeliveries implements deploy.WebhookStore.
 func (s *Store) ListDeliveries(ctx context.Context, deploymentID, webhookID string, p deploy.Page) ([]*deploy.Delivery, string, error) {
-	op := "list deliveries of " + webhookID
-	limit, err := record.Limit(p)
-	if err != nil {
-		return nil, "", fmt.Errorf("bolt: %s: %w", op, err)
-	}
-	prefix := prefixKey(deploymentID, webhookID)
-	scope := deploymentID + "/" + webhookID
-	after, err := decodeCursor(p, record.ListDeliveries, scope, prefix)
-	if err != nil {
-		return nil, "", fmt.Errorf("bolt: %s: %w", op, err)
-	}
-	var out []*deploy.Delivery
-	var next string
-	err = s.view(op, func(tx *bbolt.Tx) error {
-		last, err := pageDescendingPrefix(tx.Bucket(bDeliveries).Cursor(), prefix, after, limit, func(k, v []byte) error {
-			var d deploy.Delivery
-			if err := record.DecodeJSON("delivery", v, &d); err != nil {
-				return err
-			}
-			out = append(out, &d)
-			return nil
-		})
-		if last != "" {
-			next = record.EncodeCursor(record.ListDeliveries, scope, last)
-		}
-		return err
-	})
-	return out, next, err
+	return listJSON[deploy.Delivery](s, "list deliveries of "+webhookID, bDeliveries, prefixKey(deploymentID, webhookID),
+		record.ListDeliveries, deploymentID+"/"+webhookID, true, p)
 }

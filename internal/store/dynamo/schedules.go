@@ -221,6 +221,41 @@ func cursorAfter(p deploy.Page, list, scope, prefix string) (string, error) {
 	return after, err
 }
 
+// getT reads the item at k into a new T, or returns NotFound naming what.
+func getT[T any](ctx context.Context, s *Store, op string, k item, what string) (*T, error) {
+	var v T
+	if err := s.getDoc(ctx, op, k, what, &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// listT reads one page of the partition pk's items whose SK starts with
+// prefix, for the listing list of scope.
+func listT[T any](ctx context.Context, s *Store, op, pk, prefix, list, scope string, desc bool, p deploy.Page) ([]*T, string, error) {
+	limit, err := record.Limit(p)
+	if err != nil {
+		return nil, "", fmt.Errorf("dynamo: %s: %w", op, err)
+	}
+	after, err := cursorAfter(p, list, scope, prefix)
+	if err != nil {
+		return nil, "", fmt.Errorf("dynamo: %s: %w", op, err)
+	}
+	var out []*T
+	last, err := s.queryPage(ctx, op, pk, prefix, after, desc, limit, func(it item) error {
+		var v T
+		if err := decodeDoc(it, list, &v); err != nil {
+			return err
+		}
+		out = append(out, &v)
+		return nil
+	})
+	if err != nil || last == "" {
+		return out, "", err
+	}
+	return out, record.EncodeCursor(list, scope, last), nil
+}
+
 // --- schedules ---
 
 // PutSchedule implements deploy.ScheduleStore.
@@ -251,11 +286,7 @@ func (s *Store) PutSchedule(ctx context.Context, sc *deploy.Schedule) error {
 
 // GetSchedule implements deploy.ScheduleStore.
 func (s *Store) GetSchedule(ctx context.Context, deploymentID, id string) (*deploy.Schedule, error) {
-	var sc deploy.Schedule
-	if err := s.getDoc(ctx, "get schedule "+id, schedKey(deploymentID, id), "schedule "+id, &sc); err != nil {
-		return nil, err
-	}
-	return &sc, nil
+	return getT[deploy.Schedule](ctx, s, "get schedule "+id, schedKey(deploymentID, id), "schedule "+id)
 }
 
 // ListSchedules implements deploy.ScheduleStore.
@@ -275,15 +306,7 @@ func (s *Store) ListSchedules(ctx context.Context, deploymentID string, p deploy
 		return nil
 	}
 	if deploymentID != "" {
-		after, err := cursorAfter(p, record.ListSchedules, deploymentID, pfxSchedule)
-		if err != nil {
-			return nil, "", fmt.Errorf("dynamo: %s: %w", op, err)
-		}
-		last, err := s.queryPage(ctx, op, pfxDeployment+deploymentID, pfxSchedule, after, false, limit, take)
-		if err != nil || last == "" {
-			return out, "", err
-		}
-		return out, record.EncodeCursor(record.ListSchedules, deploymentID, last), nil
+		return listT[deploy.Schedule](ctx, s, op, pfxDeployment+deploymentID, pfxSchedule, record.ListSchedules, deploymentID, false, p)
 	}
 	// Every deployment's: GSI2, partition SCHEDULES.
 	after, err := cursorAfter(p, record.ListSchedules, "", "")
@@ -385,39 +408,13 @@ func (s *Store) UpdateFire(ctx context.Context, f *deploy.Fire) error {
 
 // GetFire implements deploy.ScheduleStore.
 func (s *Store) GetFire(ctx context.Context, deploymentID, scheduleID, k string) (*deploy.Fire, error) {
-	var f deploy.Fire
-	if err := s.getDoc(ctx, "get fire "+scheduleID+"/"+k, fireKey(deploymentID, scheduleID, k), "fire "+k+" of schedule "+scheduleID, &f); err != nil {
-		return nil, err
-	}
-	return &f, nil
+	return getT[deploy.Fire](ctx, s, "get fire "+scheduleID+"/"+k, fireKey(deploymentID, scheduleID, k), "fire "+k+" of schedule "+scheduleID)
 }
 
 // ListFires implements deploy.ScheduleStore.
 func (s *Store) ListFires(ctx context.Context, deploymentID, scheduleID string, p deploy.Page) ([]*deploy.Fire, string, error) {
-	op := "list fires of " + scheduleID
-	limit, err := record.Limit(p)
-	if err != nil {
-		return nil, "", fmt.Errorf("dynamo: %s: %w", op, err)
-	}
-	prefix := pfxFire + scheduleID + "#"
-	scope := deploymentID + "/" + scheduleID
-	after, err := cursorAfter(p, record.ListFires, scope, prefix)
-	if err != nil {
-		return nil, "", fmt.Errorf("dynamo: %s: %w", op, err)
-	}
-	var out []*deploy.Fire
-	last, err := s.queryPage(ctx, op, pfxDeployment+deploymentID, prefix, after, true, limit, func(it item) error {
-		var f deploy.Fire
-		if err := decodeDoc(it, "fire", &f); err != nil {
-			return err
-		}
-		out = append(out, &f)
-		return nil
-	})
-	if err != nil || last == "" {
-		return out, "", err
-	}
-	return out, record.EncodeCursor(record.ListFires, scope, last), nil
+	return listT[deploy.Fire](ctx, s, "list fires of "+scheduleID, pfxDeployment+deploymentID, pfxFire+scheduleID+"#",
+		record.ListFires, deploymentID+"/"+scheduleID, true, p)
 }
 
 // --- webhooks ---
@@ -443,37 +440,13 @@ func (s *Store) CreateWebhook(ctx context.Context, w *deploy.Webhook) error {
 
 // GetWebhook implements deploy.WebhookStore.
 func (s *Store) GetWebhook(ctx context.Context, deploymentID, id string) (*deploy.Webhook, error) {
-	var w deploy.Webhook
-	if err := s.getDoc(ctx, "get webhook "+id, hookKey(deploymentID, id), "webhook "+id, &w); err != nil {
-		return nil, err
-	}
-	return &w, nil
+	return getT[deploy.Webhook](ctx, s, "get webhook "+id, hookKey(deploymentID, id), "webhook "+id)
 }
 
 // ListWebhooks implements deploy.WebhookStore.
 func (s *Store) ListWebhooks(ctx context.Context, deploymentID string, p deploy.Page) ([]*deploy.Webhook, string, error) {
-	op := "list webhooks of " + deploymentID
-	limit, err := record.Limit(p)
-	if err != nil {
-		return nil, "", fmt.Errorf("dynamo: %s: %w", op, err)
-	}
-	after, err := cursorAfter(p, record.ListWebhooks, deploymentID, pfxWebhook)
-	if err != nil {
-		return nil, "", fmt.Errorf("dynamo: %s: %w", op, err)
-	}
-	var out []*deploy.Webhook
-	last, err := s.queryPage(ctx, op, pfxDeployment+deploymentID, pfxWebhook, after, false, limit, func(it item) error {
-		var w deploy.Webhook
-		if err := decodeDoc(it, "webhook", &w); err != nil {
-			return err
-		}
-		out = append(out, &w)
-		return nil
-	})
-	if err != nil || last == "" {
-		return out, "", err
-	}
-	return out, record.EncodeCursor(record.ListWebhooks, deploymentID, last), nil
+	return listT[deploy.Webhook](ctx, s, "list webhooks of "+deploymentID, pfxDeployment+deploymentID, pfxWebhook,
+		record.ListWebhooks, deploymentID, false, p)
 }
 
 // DeleteWebhook implements deploy.WebhookStore.
@@ -534,37 +507,11 @@ func (s *Store) UpdateDelivery(ctx context.Context, d *deploy.Delivery) error {
 
 // GetDelivery implements deploy.WebhookStore.
 func (s *Store) GetDelivery(ctx context.Context, deploymentID, webhookID, id string) (*deploy.Delivery, error) {
-	var d deploy.Delivery
-	if err := s.getDoc(ctx, "get delivery "+id, deliveryKey(deploymentID, webhookID, id), "delivery "+id, &d); err != nil {
-		return nil, err
-	}
-	return &d, nil
+	return getT[deploy.Delivery](ctx, s, "get delivery "+id, deliveryKey(deploymentID, webhookID, id), "delivery "+id)
 }
 
 // ListDeliveries implements deploy.WebhookStore.
 func (s *Store) ListDeliveries(ctx context.Context, deploymentID, webhookID string, p deploy.Page) ([]*deploy.Delivery, string, error) {
-	op := "list deliveries of " + webhookID
-	limit, err := record.Limit(p)
-	if err != nil {
-		return nil, "", fmt.Errorf("dynamo: %s: %w", op, err)
-	}
-	prefix := pfxDelivery + webhookID + "#"
-	scope := deploymentID + "/" + webhookID
-	after, err := cursorAfter(p, record.ListDeliveries, scope, prefix)
-	if err != nil {
-		return nil, "", fmt.Errorf("dynamo: %s: %w", op, err)
-	}
-	var out []*deploy.Delivery
-	last, err := s.queryPage(ctx, op, pfxDeployment+deploymentID, prefix, after, true, limit, func(it item) error {
-		var d deploy.Delivery
-		if err := decodeDoc(it, "delivery", &d); err != nil {
-			return err
-		}
-		out = append(out, &d)
-		return nil
-	})
-	if err != nil || last == "" {
-		return out, "", err
-	}
-	return out, record.EncodeCursor(record.ListDeliveries, scope, last), nil
+	return listT[deploy.Delivery](ctx, s, "list deliveries of "+webhookID, pfxDeployment+deploymentID, pfxDelivery+webhookID+"#",
+		record.ListDeliveries, deploymentID+"/"+webhookID, true, p)
 }
