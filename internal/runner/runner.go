@@ -189,7 +189,6 @@ func hostError(host string, rep *HostReport, reason string) string {
 	return fmt.Sprintf("task %q failed on %s: %s", oneLine(f.Task), host, oneLine(f.Msg))
 }
 
-
 // SignalOutcome sends o as the task's success output.
 func SignalOutcome(ctx context.Context, sig Signaler, token string, o deploy.StepOutcome) error {
 	b, err := json.Marshal(o)
