@@ -177,7 +177,13 @@ func (a *API) listDeployments(c *call) error {
 	if err != nil {
 		return err
 	}
-	ds, next, err := a.cfg.Service.ListDeployments(c.r.Context(), c.caller, p)
+	var ds []*deploy.Deployment
+	var next string
+	if name := c.r.URL.Query().Get("name"); name != "" {
+		ds, next, err = a.cfg.Service.FindDeployments(c.r.Context(), c.caller, name, p)
+	} else {
+		ds, next, err = a.cfg.Service.ListDeployments(c.r.Context(), c.caller, p)
+	}
 	if err != nil {
 		return err
 	}
