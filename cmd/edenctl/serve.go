@@ -19,7 +19,8 @@ func serveCommand(a *app) *cobra.Command {
 		Long: `Run the local control plane: the same HTTP API as on AWS, an embedded store
 (bbolt), the run state machine on a local engine, and Ansible over SSH from
 this machine. On its first start it prints an admin token, also kept (0600)
-in <data dir>/admin.token. SIGINT or SIGTERM stop it gracefully; runs still
+in <data dir>/admin.token. The web console is served at / beside the API
+(--registration lets people register accounts there). SIGINT or SIGTERM stop it gracefully; runs still
 running resume on the next start.
 
 Schedules fire while it serves; slots missed while it was stopped fire
@@ -29,6 +30,7 @@ With --roles test, the recording test roles install nothing: each host
 records under --record-dir what it was given (for demos and tests).`,
 		Example: `  edenctl serve
   edenctl serve --data-dir /srv/edendeploy --addr 127.0.0.1:9090
+  edenctl serve --registration
   edenctl serve --roles test --record-dir /tmp/record`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error { return a.serve(cmd.Context(), o) },
@@ -44,6 +46,7 @@ records under --record-dir what it was given (for demos and tests).`,
 	fs.StringVar(&o.ansiblePlaybook, "ansible-playbook", "", "the ansible-playbook `PATH` to run (default: the one on $PATH)")
 	fs.StringVar(&o.missedFires, "missed-fires", "once", "schedule slots missed while stopped: once (fire each such schedule once on start) or skip")
 	fs.DurationVar(&o.webhookBackoff, "webhook-backoff", 0, "the wait after a webhook delivery's first failed attempt, doubling after each (default 10s)")
+	fs.BoolVar(&o.registration, "registration", false, "let people register accounts in the web console (an admin approves each)")
 	_ = cmd.MarkFlagDirname("data-dir")
 	_ = cmd.MarkFlagDirname("record-dir")
 	return cmd
@@ -57,6 +60,7 @@ type serveOptions struct {
 	ansiblePlaybook                 string
 	missedFires                     string
 	webhookBackoff                  time.Duration
+	registration                    bool
 }
 
 // serve runs the local control plane (assembled in internal/localplane)
@@ -76,7 +80,7 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	}
 	cfg := localplane.Config{
 		DataDir: o.dataDir, Addr: o.addr, Stdout: a.stdout, StepTimeout: o.stepTimeout, Heartbeat: o.heartbeat,
-		AnsiblePlaybook: o.ansiblePlaybook, MissedFires: o.missedFires, WebhookBackoff: o.webhookBackoff,
+		AnsiblePlaybook: o.ansiblePlaybook, Registration: o.registration, MissedFires: o.missedFires, WebhookBackoff: o.webhookBackoff,
 		Log: slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level})),
 	}
 	switch o.roles {

@@ -35,6 +35,13 @@ const (
 	EnvScheduleGroup  = "EDEN_SCHEDULE_GROUP"
 	EnvScheduleTarget = "EDEN_SCHEDULE_FUNCTION_ARN"
 	EnvSchedulerRole  = "EDEN_SCHEDULER_ROLE_ARN"
+	// The web console's sign-in (internal/console): empty URL, no console.
+	EnvConsoleURL          = "EDEN_CONSOLE_URL"
+	EnvConsoleClientID     = "EDEN_CONSOLE_CLIENT_ID"
+	EnvConsoleAuthorizeURL = "EDEN_CONSOLE_AUTHORIZE_URL"
+	EnvConsoleTokenURL     = "EDEN_CONSOLE_TOKEN_URL"
+	EnvConsoleSignUpURL    = "EDEN_CONSOLE_SIGNUP_URL"
+	EnvConsoleLogoutURL    = "EDEN_CONSOLE_LOGOUT_URL"
 )
 
 // Var describes one environment variable.
@@ -59,6 +66,13 @@ var Vars = map[string]Var{
 	EnvScheduleGroup:   {EnvScheduleGroup, true, "the EventBridge Scheduler schedule group of the stack's schedules"},
 	EnvScheduleTarget:  {EnvScheduleTarget, true, "the ARN of the schedule function the schedules invoke"},
 	EnvSchedulerRole:   {EnvSchedulerRole, true, "the ARN of the role EventBridge Scheduler assumes to invoke it"},
+
+	EnvConsoleURL:          {EnvConsoleURL, false, "the web console's URL, where the hosted login sends people back (empty: no console)"},
+	EnvConsoleClientID:     {EnvConsoleClientID, false, "the OAuth client ID the console signs in with"},
+	EnvConsoleAuthorizeURL: {EnvConsoleAuthorizeURL, false, "the hosted login's authorization endpoint"},
+	EnvConsoleTokenURL:     {EnvConsoleTokenURL, false, "the hosted login's token endpoint"},
+	EnvConsoleSignUpURL:    {EnvConsoleSignUpURL, false, "the hosted login's sign-up page, when people may register themselves"},
+	EnvConsoleLogoutURL:    {EnvConsoleLogoutURL, false, "the hosted login's logout endpoint"},
 }
 
 // Function is one Lambda function of template.yaml.
@@ -107,7 +121,8 @@ var taskEnv = []string{EnvTable, EnvBucket, EnvParameterPrefix, EnvDocumentName,
 // Functions are the Lambda functions, by logical ID.
 var Functions = map[string]Function{
 	API: {API, "functions/api", []string{EnvTable, EnvBucket, EnvParameterPrefix, EnvStateMachineARN, EnvDocumentName, EnvRunRetention, EnvAdminClaim, EnvAdminGroup,
-		EnvScheduleGroup, EnvScheduleTarget, EnvSchedulerRole}},
+		EnvScheduleGroup, EnvScheduleTarget, EnvSchedulerRole,
+		EnvConsoleURL, EnvConsoleClientID, EnvConsoleAuthorizeURL, EnvConsoleTokenURL, EnvConsoleSignUpURL, EnvConsoleLogoutURL}},
 	StartRun:          {StartRun, "functions/startrun", taskEnv},
 	PrepareStep:       {PrepareStep, "functions/preparestep", taskEnv},
 	DispatchStep:      {DispatchStep, "functions/dispatchstep", taskEnv},
@@ -147,6 +162,15 @@ type Config struct {
 	SchedulerRole   string
 	RunRetention    time.Duration
 	StepTimeout     time.Duration
+	// Console is the web console's sign-in; its URL is empty when the
+	// stack serves no console.
+	Console Console
+}
+
+// Console is how the web console served by the API function signs people
+// in: the hosted login's OAuth 2.0 endpoints (authorization code + PKCE).
+type Console struct {
+	URL, ClientID, AuthorizeURL, TokenURL, SignUpURL, LogoutURL string
 }
 
 // Load reads the variables that function (a logical ID of Functions)
@@ -211,6 +235,18 @@ func (c *Config) set(name, val string) error {
 		} else {
 			c.SchedulerRole = val
 		}
+	case EnvConsoleURL:
+		c.Console.URL = val
+	case EnvConsoleClientID:
+		c.Console.ClientID = val
+	case EnvConsoleAuthorizeURL:
+		c.Console.AuthorizeURL = val
+	case EnvConsoleTokenURL:
+		c.Console.TokenURL = val
+	case EnvConsoleSignUpURL:
+		c.Console.SignUpURL = val
+	case EnvConsoleLogoutURL:
+		c.Console.LogoutURL = val
 	case EnvRunRetention, EnvStepTimeout:
 		d, err := time.ParseDuration(val)
 		if err != nil || d < 0 {

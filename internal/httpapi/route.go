@@ -62,7 +62,7 @@ func (a *API) table() []route {
 		{method: "POST", pattern: "/v1/admin/lifecycle-events", body: true, h: a.lifecycleEvent},
 		{method: "PUT", pattern: "/v1/admin/fleet/groups/{group}", body: true, h: a.putGroupTags},
 		{method: "PUT", pattern: "/v1/admin/fleet/instances/{instance}", body: true, h: a.putInstanceAddress},
-	}, a.scheduleRoutes()...)
+	}, append(a.accountRoutes(), a.scheduleRoutes()...)...)
 }
 
 // wrap turns a route into a handler: authentication, body limits,

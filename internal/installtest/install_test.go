@@ -569,6 +569,7 @@ func testAllInOne(t *testing.T) {
 			t.Errorf("the half-done checkout was not finished: %v", err)
 		}
 	}
+	inst.Status = deploy.InstanceFailed
 	p.requireNoChange(p.run("deploy again", deploy.RunRequest{Kind: deploy.RunDeploy, Instance: typ}), "deploy again")
 	inst.Status = deploy.InstanceDeployed
 
