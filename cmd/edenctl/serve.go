@@ -23,6 +23,9 @@ in <data dir>/admin.token. The web console is served at / beside the API
 (--registration lets people register accounts there). SIGINT or SIGTERM stop it gracefully; runs still
 running resume on the next start.
 
+Schedules fire while it serves; slots missed while it was stopped fire
+once on start (--missed-fires once) or not at all (skip).
+
 With --roles test, the recording test roles install nothing: each host
 records under --record-dir what it was given (for demos and tests).`,
 		Example: `  edenctl serve
@@ -41,6 +44,8 @@ records under --record-dir what it was given (for demos and tests).`,
 	fs.DurationVar(&o.heartbeat, "heartbeat", 30*time.Second, "how often a running step must show it is alive")
 	fs.BoolVar(&o.verbose, "verbose", false, "log at debug level")
 	fs.StringVar(&o.ansiblePlaybook, "ansible-playbook", "", "the ansible-playbook `PATH` to run (default: the one on $PATH)")
+	fs.StringVar(&o.missedFires, "missed-fires", "once", "schedule slots missed while stopped: once (fire each such schedule once on start) or skip")
+	fs.DurationVar(&o.webhookBackoff, "webhook-backoff", 0, "the wait after a webhook delivery's first failed attempt, doubling after each (default 10s)")
 	fs.BoolVar(&o.registration, "registration", false, "let people register accounts in the web console (an admin approves each)")
 	_ = cmd.MarkFlagDirname("data-dir")
 	_ = cmd.MarkFlagDirname("record-dir")
@@ -53,6 +58,8 @@ type serveOptions struct {
 	stepTimeout, heartbeat          time.Duration
 	verbose                         bool
 	ansiblePlaybook                 string
+	missedFires                     string
+	webhookBackoff                  time.Duration
 	registration                    bool
 }
 
@@ -73,7 +80,7 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	}
 	cfg := localplane.Config{
 		DataDir: o.dataDir, Addr: o.addr, Stdout: a.stdout, StepTimeout: o.stepTimeout, Heartbeat: o.heartbeat,
-		AnsiblePlaybook: o.ansiblePlaybook, Registration: o.registration,
+		AnsiblePlaybook: o.ansiblePlaybook, Registration: o.registration, MissedFires: o.missedFires, WebhookBackoff: o.webhookBackoff,
 		Log: slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level})),
 	}
 	switch o.roles {

@@ -42,8 +42,16 @@ type Config struct {
 	// RunEnded, if set, is told of every run the service ends itself
 	// (cancelled, or failed to start).
 	RunEnded func(ctx context.Context, r *deploy.Run)
-	Now      func() time.Time
-	Log      *slog.Logger
+	// Schedules, Webhooks and Trigger serve schedules and webhooks
+	// (schedules.go, webhooks.go); without them those use cases fail.
+	Schedules deploy.ScheduleStore
+	Webhooks  deploy.WebhookStore
+	Trigger   ScheduleTrigger
+	// Self lists the control plane's own base URLs (or host:port), at
+	// which no webhook may point.
+	Self []string
+	Now  func() time.Time
+	Log  *slog.Logger
 }
 
 // Service runs the use cases.
@@ -310,6 +318,9 @@ func (s *Service) DeleteDeployment(ctx context.Context, c Caller, id string) err
 		return deploy.Conflict("run", "run %s is still %s: cancel it before deleting the deployment", active.ID, active.Status)
 	}
 	if !deploy.IsKind(err, deploy.KindNotFound) {
+		return err
+	}
+	if err := s.dropSchedulesAndWebhooks(ctx, id); err != nil {
 		return err
 	}
 	if err := s.cfg.Store.DeleteDeployment(ctx, id); err != nil {

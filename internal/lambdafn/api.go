@@ -18,7 +18,7 @@ import (
 // (payload 2.0). The caller comes from the JWT authorizer's claims
 // (auth.APIGatewayJWT), which httpadapter puts in the request context.
 func (a *App) API(ctx context.Context) (any, error) {
-	svc, store, err := a.Control(true)
+	svc, store, err := a.Control(true, a.withSchedules)
 	if err != nil {
 		return nil, err
 	}
@@ -31,6 +31,8 @@ func (a *App) API(ctx context.Context) (any, error) {
 		Logs:        &ssm.RunLogs{Blobs: blobs, Runs: store, Deployments: store},
 		Auth:        &auth.APIGatewayJWT{AdminClaim: a.Config.AdminClaim, AdminGroup: a.Config.AdminGroup},
 		Idempotency: store,
+		Schedules:   svc,
+		Webhooks:    svc,
 		Log:         a.Log,
 		FollowLimit: apiFollowLimit,
 	})
