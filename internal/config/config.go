@@ -31,6 +31,17 @@ const (
 	EnvStepTimeout     = "EDEN_STEP_TIMEOUT"
 	EnvAdminClaim      = "EDEN_ADMIN_CLAIM"
 	EnvAdminGroup      = "EDEN_ADMIN_GROUP"
+	// Schedules (EventBridge Scheduler) and notifications.
+	EnvScheduleGroup  = "EDEN_SCHEDULE_GROUP"
+	EnvScheduleTarget = "EDEN_SCHEDULE_FUNCTION_ARN"
+	EnvSchedulerRole  = "EDEN_SCHEDULER_ROLE_ARN"
+	// The web console's sign-in (internal/console): empty URL, no console.
+	EnvConsoleURL          = "EDEN_CONSOLE_URL"
+	EnvConsoleClientID     = "EDEN_CONSOLE_CLIENT_ID"
+	EnvConsoleAuthorizeURL = "EDEN_CONSOLE_AUTHORIZE_URL"
+	EnvConsoleTokenURL     = "EDEN_CONSOLE_TOKEN_URL"
+	EnvConsoleSignUpURL    = "EDEN_CONSOLE_SIGNUP_URL"
+	EnvConsoleLogoutURL    = "EDEN_CONSOLE_LOGOUT_URL"
 )
 
 // Var describes one environment variable.
@@ -52,6 +63,16 @@ var Vars = map[string]Var{
 	EnvStepTimeout:     {EnvStepTimeout, false, `the longest one step may run, a Go duration such as "60m"`},
 	EnvAdminClaim:      {EnvAdminClaim, false, `the JWT claim listing the caller's groups, e.g. "cognito:groups" (empty: nobody is an admin)`},
 	EnvAdminGroup:      {EnvAdminGroup, false, `the group in that claim that makes an admin, e.g. "admin"`},
+	EnvScheduleGroup:   {EnvScheduleGroup, true, "the EventBridge Scheduler schedule group of the stack's schedules"},
+	EnvScheduleTarget:  {EnvScheduleTarget, true, "the ARN of the schedule function the schedules invoke"},
+	EnvSchedulerRole:   {EnvSchedulerRole, true, "the ARN of the role EventBridge Scheduler assumes to invoke it"},
+
+	EnvConsoleURL:          {EnvConsoleURL, false, "the web console's URL, where the hosted login sends people back (empty: no console)"},
+	EnvConsoleClientID:     {EnvConsoleClientID, false, "the OAuth client ID the console signs in with"},
+	EnvConsoleAuthorizeURL: {EnvConsoleAuthorizeURL, false, "the hosted login's authorization endpoint"},
+	EnvConsoleTokenURL:     {EnvConsoleTokenURL, false, "the hosted login's token endpoint"},
+	EnvConsoleSignUpURL:    {EnvConsoleSignUpURL, false, "the hosted login's sign-up page, when people may register themselves"},
+	EnvConsoleLogoutURL:    {EnvConsoleLogoutURL, false, "the hosted login's logout endpoint"},
 }
 
 // Function is one Lambda function of template.yaml.
@@ -78,7 +99,17 @@ const (
 	SSMStatus         = "SsmStatusFunction"
 	Lifecycle         = "LifecycleFunction"
 	ExecutionEnded    = "ExecutionEndedFunction"
+	// Schedule fires a schedule's slot (EventBridge Scheduler invokes it);
+	// PlanDeliveries and DeliverWebhook are the notify state machine's
+	// tasks (${<LogicalID>Arn} in statemachine/notify.asl.json).
+	Schedule       = "ScheduleFunction"
+	PlanDeliveries = "PlanDeliveriesFunction"
+	DeliverWebhook = "DeliverWebhookFunction"
 )
+
+// NotifyTaskFunctions are the logical IDs of the notify state machine's
+// task functions.
+var NotifyTaskFunctions = []string{PlanDeliveries, DeliverWebhook}
 
 // TaskFunctions are the logical IDs of the six task functions.
 var TaskFunctions = []string{StartRun, PrepareStep, DispatchStep, RecordStep, FinishRun, CompleteLifecycle}
@@ -90,7 +121,9 @@ var taskEnv = []string{EnvTable, EnvBucket, EnvParameterPrefix, EnvDocumentName,
 
 // Functions are the Lambda functions, by logical ID.
 var Functions = map[string]Function{
-	API:               {API, "functions/api", []string{EnvTable, EnvBucket, EnvParameterPrefix, EnvStateMachineARN, EnvDocumentName, EnvRunRetention, EnvAdminClaim, EnvAdminGroup}},
+	API: {API, "functions/api", []string{EnvTable, EnvBucket, EnvParameterPrefix, EnvStateMachineARN, EnvDocumentName, EnvRunRetention, EnvAdminClaim, EnvAdminGroup,
+		EnvScheduleGroup, EnvScheduleTarget, EnvSchedulerRole,
+		EnvConsoleURL, EnvConsoleClientID, EnvConsoleAuthorizeURL, EnvConsoleTokenURL, EnvConsoleSignUpURL, EnvConsoleLogoutURL}},
 	StartRun:          {StartRun, "functions/startrun", taskEnv},
 	PrepareStep:       {PrepareStep, "functions/preparestep", taskEnv},
 	DispatchStep:      {DispatchStep, "functions/dispatchstep", taskEnv},
@@ -100,6 +133,9 @@ var Functions = map[string]Function{
 	SSMStatus:         {SSMStatus, "functions/ssmstatus", []string{EnvBucket, EnvDocumentName}},
 	Lifecycle:         {Lifecycle, "functions/lifecycle", []string{EnvTable, EnvParameterPrefix, EnvStateMachineARN, EnvRunRetention}},
 	ExecutionEnded:    {ExecutionEnded, "functions/executionended", []string{EnvTable, EnvRunRetention}},
+	Schedule:          {Schedule, "functions/schedule", []string{EnvTable, EnvParameterPrefix, EnvStateMachineARN, EnvRunRetention}},
+	PlanDeliveries:    {PlanDeliveries, "functions/plandeliveries", []string{EnvTable}},
+	DeliverWebhook:    {DeliverWebhook, "functions/deliverwebhook", []string{EnvTable, EnvParameterPrefix}},
 }
 
 // LogicalIDs returns the functions' logical IDs, sorted.
@@ -123,8 +159,20 @@ type Config struct {
 	DocumentName    string
 	AdminClaim      string
 	AdminGroup      string
+	ScheduleGroup   string
+	ScheduleTarget  string
+	SchedulerRole   string
 	RunRetention    time.Duration
 	StepTimeout     time.Duration
+	// Console is the web console's sign-in; its URL is empty when the
+	// stack serves no console.
+	Console Console
+}
+
+// Console is how the web console served by the API function signs people
+// in: the hosted login's OAuth 2.0 endpoints (authorization code + PKCE).
+type Console struct {
+	URL, ClientID, AuthorizeURL, TokenURL, SignUpURL, LogoutURL string
 }
 
 // Load reads the variables that function (a logical ID of Functions)
@@ -178,6 +226,29 @@ func (c *Config) set(name, val string) error {
 		c.AdminClaim = val
 	case EnvAdminGroup:
 		c.AdminGroup = val
+	case EnvScheduleGroup:
+		c.ScheduleGroup = val
+	case EnvScheduleTarget, EnvSchedulerRole:
+		if !strings.HasPrefix(val, "arn:") {
+			return fmt.Errorf("is not an ARN")
+		}
+		if name == EnvScheduleTarget {
+			c.ScheduleTarget = val
+		} else {
+			c.SchedulerRole = val
+		}
+	case EnvConsoleURL:
+		c.Console.URL = val
+	case EnvConsoleClientID:
+		c.Console.ClientID = val
+	case EnvConsoleAuthorizeURL:
+		c.Console.AuthorizeURL = val
+	case EnvConsoleTokenURL:
+		c.Console.TokenURL = val
+	case EnvConsoleSignUpURL:
+		c.Console.SignUpURL = val
+	case EnvConsoleLogoutURL:
+		c.Console.LogoutURL = val
 	case EnvRunRetention, EnvStepTimeout:
 		d, err := time.ParseDuration(val)
 		if err != nil || d < 0 {

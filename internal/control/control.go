@@ -42,8 +42,16 @@ type Config struct {
 	// RunEnded, if set, is told of every run the service ends itself
 	// (cancelled, or failed to start).
 	RunEnded func(ctx context.Context, r *deploy.Run)
-	Now      func() time.Time
-	Log      *slog.Logger
+	// Schedules, Webhooks and Trigger serve schedules and webhooks
+	// (schedules.go, webhooks.go); without them those use cases fail.
+	Schedules deploy.ScheduleStore
+	Webhooks  deploy.WebhookStore
+	Trigger   ScheduleTrigger
+	// Self lists the control plane's own base URLs (or host:port), at
+	// which no webhook may point.
+	Self []string
+	Now  func() time.Time
+	Log  *slog.Logger
 }
 
 // Service runs the use cases.
@@ -76,6 +84,10 @@ type CreateRequest struct {
 	// SSHPrivateKey reaches the servers of an ssh-target deployment; it is
 	// kept in the secret store only.
 	SSHPrivateKey []byte
+	// AdminPassword, if set, is the password of Eden's administrator (the
+	// deployment's admin e-mail); otherwise one is generated. Either way it
+	// is kept in the secret store only.
+	AdminPassword []byte
 	DryRun        bool
 }
 
@@ -100,6 +112,11 @@ func (s *Service) CreateDeployment(ctx context.Context, c Caller, req CreateRequ
 	if len(req.SSHPrivateKey) > 16<<10 {
 		return nil, nil, deploy.Invalid("ssh_private_key", "at most 16 KiB")
 	}
+	if req.AdminPassword != nil {
+		if err := deploy.ValidateAdminPassword("admin_password", string(req.AdminPassword), passwordMinLength(d)); err != nil {
+			return nil, nil, err
+		}
+	}
 	first := d.FirstInstance()
 	req2 := deploy.RunRequest{Kind: deploy.RunDeploy, Instance: first.Type, DryRun: req.DryRun, Requester: c.User}
 	if err := d.CheckRun(req2, nil); err != nil {
@@ -115,7 +132,9 @@ func (s *Service) CreateDeployment(ctx context.Context, c Caller, req CreateRequ
 	// or parameters, and the store): side by side, and the run starts once
 	// both are kept. If either fails, the other is undone.
 	secretsKept := make(chan error, 1)
-	go func() { secretsKept <- s.putSecrets(ctx, d.ID, req.SSHPrivateKey) }()
+	go func() {
+		secretsKept <- s.putSecrets(ctx, d.ID, req.SSHPrivateKey, req.AdminPassword, tlsSecrets(first, req.Spec.Instance.TLS))
+	}()
 	stored := s.cfg.Store.CreateDeployment(ctx, d, run)
 	if err := <-secretsKept; err != nil {
 		if stored == nil {
@@ -134,11 +153,17 @@ func (s *Service) CreateDeployment(ctx context.Context, c Caller, req CreateRequ
 	return d, run, nil
 }
 
-func (s *Service) putSecrets(ctx context.Context, deploymentID string, sshKey []byte) error {
+func (s *Service) putSecrets(ctx context.Context, deploymentID string, sshKey, adminPassword []byte, more map[string][]byte) error {
+	if adminPassword == nil {
+		adminPassword = randomSecret(18)
+	}
 	secrets := map[string][]byte{
 		deploy.SecretDBPassword:    randomSecret(24),
-		deploy.SecretAdminPassword: randomSecret(18),
+		deploy.SecretAdminPassword: adminPassword,
 		deploy.SecretHMACKey:       randomSecret(32),
+	}
+	for name, v := range more {
+		secrets[name] = v
 	}
 	if len(sshKey) > 0 {
 		secrets[deploy.SecretSSHKey] = sshKey
@@ -181,8 +206,20 @@ func (s *Service) dropSecrets(ctx context.Context, deploymentID string) {
 	}
 }
 
+// passwordMinLength is the shortest password Eden accepts on d's first
+// instance: its auth.password_min_length setting, or Eden's default.
+func passwordMinLength(d *deploy.Deployment) int {
+	if inst := d.FirstInstance(); inst != nil {
+		if n, ok := inst.Settings["auth.password_min_length"].(int64); ok {
+			return int(n)
+		}
+	}
+	return deploy.DefaultPasswordMinLength
+}
+
 // randomSecret returns n random bytes as URL-safe base64: a password that
-// survives every shell, config file and connection string unquoted.
+// survives every shell, config file and connection string unquoted (and an
+// HMAC key without the ':' that web2py would read as "<digest>:<key>").
 func randomSecret(n int) []byte {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
@@ -307,6 +344,9 @@ func (s *Service) DeleteDeployment(ctx context.Context, c Caller, id string) err
 	if !deploy.IsKind(err, deploy.KindNotFound) {
 		return err
 	}
+	if err := s.dropSchedulesAndWebhooks(ctx, id); err != nil {
+		return err
+	}
 	if err := s.cfg.Store.DeleteDeployment(ctx, id); err != nil {
 		return err
 	}
@@ -344,6 +384,9 @@ func (s *Service) AddInstance(ctx context.Context, c Caller, id string, spec dep
 		return nil, nil, err
 	}
 	inst.DeployRunID = run.ID
+	if err := s.keepTLSSecrets(ctx, id, tlsSecrets(&inst, spec.TLS)); err != nil {
+		return nil, nil, err
+	}
 	s.expectExecution(run)
 	if err := s.cfg.Store.AddInstance(ctx, id, d.Version, inst, run); err != nil {
 		return nil, nil, err

@@ -174,10 +174,14 @@ type Run struct {
 	DryRun bool `json:"dry_run,omitempty"`
 	// Settings, on a reconfigure run, are the settings it applies (for a
 	// dry run, the proposed ones, which the deployment does not keep).
-	Settings Settings  `json:"settings,omitempty"`
-	Status   RunStatus `json:"status"`
-	Steps    []Step    `json:"steps"`
-	Error    string    `json:"error,omitempty"`
+	Settings Settings `json:"settings,omitempty"`
+	// URL and TLS, on a reconfigure run that serves the instance anew,
+	// are the URL and TLS it applies (for a dry run, proposed ones).
+	URL    string    `json:"url,omitempty"`
+	TLS    *TLS      `json:"tls,omitempty"`
+	Status RunStatus `json:"status"`
+	Steps  []Step    `json:"steps"`
+	Error  string    `json:"error,omitempty"`
 	// Requester is the user who asked for the run (or "autoscaling").
 	Requester string `json:"requester,omitempty"`
 	// ExecutionID is the workflow execution that carries the run.

@@ -27,6 +27,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edendeploy/edendeploy/internal/buildinfo"
 	"github.com/edendeploy/edendeploy/internal/control"
 	"github.com/edendeploy/edendeploy/internal/deploy"
 )
@@ -38,11 +39,13 @@ type Service interface {
 	CreateDeployment(ctx context.Context, c control.Caller, req control.CreateRequest) (*deploy.Deployment, *deploy.Run, error)
 	GetDeployment(ctx context.Context, c control.Caller, id string) (*deploy.Deployment, *deploy.Run, error)
 	ListDeployments(ctx context.Context, c control.Caller, p deploy.Page) ([]*deploy.Deployment, string, error)
+	FindDeployments(ctx context.Context, c control.Caller, name string, p deploy.Page) ([]*deploy.Deployment, string, error)
 	DeleteDeployment(ctx context.Context, c control.Caller, id string) error
 	AddInstance(ctx context.Context, c control.Caller, id string, spec deploy.InstanceSpec, dryRun bool) (*deploy.Instance, *deploy.Run, error)
 	StartTask(ctx context.Context, c control.Caller, id string, req control.TaskRequest) (*deploy.Run, error)
 	GetSettings(ctx context.Context, c control.Caller, id string, t deploy.InstanceType) (deploy.Settings, int, error)
 	ReplaceSettings(ctx context.Context, c control.Caller, id string, t deploy.InstanceType, s deploy.Settings, readVersion int, dryRun bool) (*deploy.Run, int, error)
+	ReplaceTLS(ctx context.Context, c control.Caller, id string, t deploy.InstanceType, req control.TLSRequest) (*deploy.Run, error)
 	ListRuns(ctx context.Context, c control.Caller, id string, p deploy.Page) ([]*deploy.Run, string, error)
 	GetRun(ctx context.Context, c control.Caller, id, runID string) (*deploy.Run, error)
 	CancelRun(ctx context.Context, c control.Caller, id, runID string) (*deploy.Run, error)
@@ -102,8 +105,12 @@ type Config struct {
 	Tokens      TokenIssuer             // optional: without it POST /v1/tokens answers 501
 	Lifecycle   LifecycleEvents         // optional: without it POST /v1/admin/lifecycle-events answers 501
 	Fleet       FleetRegistry           // optional: without it the /v1/admin/fleet routes answer 501
+	Schedules   Schedules               // optional: without it the schedule routes answer 501
+	Webhooks    Webhooks                // optional: without it the webhook routes answer 501
+	Accounts    AccountService          // optional: without it the /v1/accounts and /v1/sessions routes answer 501
 	Log         *slog.Logger            // default slog.Default()
 	Now         func() time.Time        // default time.Now
+	Build       *buildinfo.Info         // what GET /v1/version says; default buildinfo.Get()
 	// FollowLimit, when positive, ends a live log follow after that long
 	// without the final "end" event, so that a client reconnects with
 	// Last-Event-ID (for hosts that cap a response's duration, such as API
@@ -154,6 +161,10 @@ func New(cfg Config) (*API, error) {
 	}
 	if cfg.KeepAlive <= 0 {
 		cfg.KeepAlive = 15 * time.Second
+	}
+	if cfg.Build == nil {
+		b := buildinfo.Get()
+		cfg.Build = &b
 	}
 	a := &API{cfg: cfg, log: cfg.Log, mux: http.NewServeMux()}
 	a.routes = a.table()

@@ -23,8 +23,8 @@ type route struct {
 	public bool
 	// body routes take a JSON body; others refuse one.
 	body bool
-	// noIdempotency marks the one POST whose response may not be stored
-	// (a token's secret).
+	// noIdempotency marks the POSTs whose response may not be stored
+	// (a token's secret, a webhook's secret).
 	noIdempotency bool
 	h             func(*call) error
 }
@@ -41,9 +41,10 @@ type call struct {
 }
 
 func (a *API) table() []route {
-	return []route{
+	return append([]route{
 		{method: "GET", pattern: "/v1/health", public: true, h: a.health},
 		{method: "GET", pattern: "/v1/openapi.yaml", public: true, h: a.openapi},
+		{method: "GET", pattern: "/v1/version", public: true, h: a.version},
 		{method: "POST", pattern: "/v1/deployments", body: true, h: a.createDeployment},
 		{method: "GET", pattern: "/v1/deployments", h: a.listDeployments},
 		{method: "GET", pattern: "/v1/deployments/{id}", h: a.getDeployment},
@@ -53,6 +54,7 @@ func (a *API) table() []route {
 		{method: "GET", pattern: "/v1/deployments/{id}/instances/{type}/settings", h: a.getSettings},
 		{method: "PUT", pattern: "/v1/deployments/{id}/instances/{type}/settings", body: true, h: a.putSettings},
 		{method: "POST", pattern: "/v1/deployments/{id}/instances/{type}/tasks", body: true, h: a.startTask},
+		{method: "PUT", pattern: "/v1/deployments/{id}/instances/{type}/tls", body: true, h: a.putTLS},
 		{method: "GET", pattern: "/v1/deployments/{id}/runs", h: a.listRuns},
 		{method: "GET", pattern: "/v1/deployments/{id}/runs/{run}", h: a.getRun},
 		{method: "POST", pattern: "/v1/deployments/{id}/runs/{run}/cancel", h: a.cancelRun},
@@ -61,7 +63,7 @@ func (a *API) table() []route {
 		{method: "POST", pattern: "/v1/admin/lifecycle-events", body: true, h: a.lifecycleEvent},
 		{method: "PUT", pattern: "/v1/admin/fleet/groups/{group}", body: true, h: a.putGroupTags},
 		{method: "PUT", pattern: "/v1/admin/fleet/instances/{instance}", body: true, h: a.putInstanceAddress},
-	}
+	}, append(a.accountRoutes(), a.scheduleRoutes()...)...)
 }
 
 // wrap turns a route into a handler: authentication, body limits,
@@ -94,7 +96,7 @@ func (a *API) wrap(rt route) http.Handler {
 				return
 			}
 			if rt.noIdempotency && r.Header.Get("Idempotency-Key") != "" {
-				a.fail(c, badRequest("Idempotency-Key", "is not supported here: a token's secret is never stored, so its response cannot be replayed"))
+				a.fail(c, badRequest("Idempotency-Key", "is not supported here: the response holds a secret that is never stored, so it cannot be replayed"))
 				return
 			}
 			a.serve(c, rt)

@@ -117,8 +117,9 @@ var rolesFor = map[string]map[deploy.Role][]string{
 		deploy.RoleDB:  {"postgresql"},
 	},
 	deploy.PlaybookReconfigure: {
-		deploy.RoleAll:  {"eden", "uwsgi"},
-		deploy.RoleEden: {"eden", "uwsgi"},
+		deploy.RoleAll:       {"eden", "uwsgi", "nginx"},
+		deploy.RoleEden:      {"eden", "uwsgi"},
+		deploy.RoleWebServer: {"nginx"},
 	},
 }
 
@@ -162,7 +163,8 @@ func Render(in Input, opt Options) (*Bundle, error) {
 	if err != nil {
 		return nil, err
 	}
-	secrets := secretsFor(step, v.firstRun)
+	secrets := append(secretsFor(step, v.firstRun), v.tlsSecrets...)
+	sort.Strings(secrets)
 	secretsJSON, err := json.Marshal(secrets)
 	if err != nil {
 		return nil, fmt.Errorf("playbook: secrets.json: %w", err)
@@ -269,6 +271,9 @@ type vars struct {
 	root     mapping
 	types    []string
 	firstRun bool
+	// tlsSecrets are the own certificates' chains and keys the web
+	// server's step reads.
+	tlsSecrets []string
 }
 
 const postgresPort = 5432
@@ -370,6 +375,11 @@ func buildVars(d *deploy.Deployment, r *deploy.Run, step deploy.Step) (*vars, er
 			if err := instanceWebVars(im, inst, edenHosts, aio); err != nil {
 				return nil, err
 			}
+			secrets, err := instanceTLSVars(im, d, inst)
+			if err != nil {
+				return nil, err
+			}
+			v.tlsSecrets = append(v.tlsSecrets, secrets...)
 		}
 		list.Content = append(list.Content, im.node)
 		v.types = append(v.types, string(t))
@@ -463,7 +473,7 @@ func instanceEdenVars(im mapping, d *deploy.Deployment, inst deploy.Instance, db
 		preLines = append(preLines, line)
 	}
 	for _, k := range settings.Keys() {
-		if k == "base.template" {
+		if k == "base.template" || k == "base.prepopulate" {
 			continue
 		}
 		line, err := settingLine(k, settings[k])
@@ -472,8 +482,13 @@ func instanceEdenVars(im mapping, d *deploy.Deployment, inst deploy.Instance, db
 		}
 		postLines = append(postLines, line)
 	}
+	firstRunLines, err := prepopulateLines(settings["base.prepopulate"])
+	if err != nil {
+		return err
+	}
 	im.list("config_pre", preLines)
 	im.list("config_post", postLines)
+	im.list("config_first_run", firstRunLines)
 
 	port := t.UWSGIPort()
 	socket := "127.0.0.1:" + strconv.Itoa(port)
@@ -494,14 +509,45 @@ func instanceEdenVars(im mapping, d *deploy.Deployment, inst deploy.Instance, db
 	return nil
 }
 
+// prepopulateLines are the 000_config.py lines of a first run, after the
+// template's settings: the instance's prepopulate options (the
+// base.prepopulate setting) added, in order, to the list the template made
+// (Eden's zzz_1st_run adds settings.base.prepopulate_demo to it, so a tuple
+// there would crash the first run, and a list written over it would drop
+// the template's own default/base), and Eden's demo data turned off: its
+// users have well-known passwords, and whoever wants them names
+// default/users.
+func prepopulateLines(v any) ([]string, error) {
+	var options []string
+	switch x := v.(type) {
+	case nil:
+	case []string:
+		options = x
+	default:
+		return nil, deploy.Invalid("settings.base.prepopulate", "must be a list of prepopulate options, not %T", v)
+	}
+	lines := []string{
+		"_prepopulate = settings.base.get(\"prepopulate\") or []",
+		"if not isinstance(_prepopulate, (list, tuple)):",
+		"    _prepopulate = [_prepopulate]",
+		"_prepopulate = list(_prepopulate)",
+	}
+	for _, o := range options {
+		lit := PyString(o)
+		lines = append(lines, "if "+lit+" not in _prepopulate:", "    _prepopulate.append("+lit+")")
+	}
+	return append(lines,
+		"settings.base.prepopulate = _prepopulate",
+		"settings.base.prepopulate_demo = []",
+		"del _prepopulate",
+	), nil
+}
+
 func instanceWebVars(im mapping, inst deploy.Instance, edenHosts []string, aio bool) error {
 	if err := deploy.ValidateInstanceURL("instances."+string(inst.Type)+".url", inst.URL); err != nil {
 		return err
 	}
-	host, port, err := deploy.InstanceEndpoint(inst.URL)
-	if err != nil {
-		return err
-	}
+	host, port := inst.Endpoint()
 	if err := deploy.ValidateHost("instances."+string(inst.Type)+".url", host); err != nil {
 		return err
 	}

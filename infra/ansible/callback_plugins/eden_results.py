@@ -35,25 +35,80 @@ DOCUMENTATION = """
 
 import json
 import os
+import re
 import tempfile
 
 from ansible.plugins.callback import CallbackBase
 
-MAX_MSG = 400
+# A message is one line of at most MAX_MSG characters; a longer one keeps
+# its first HEAD characters and its end, where a program says why it
+# failed.
+MAX_MSG = 600
+HEAD = 150
+ELLIPSIS = " [...] "
+TAIL = 300
+
+# A line that names an error ("TypeError: ...", "psycopg2.OperationalError:
+# ..."), and the exception line after a traceback's frames, whatever its
+# name. A bare "SystemExit: 1" says nothing.
+_EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Warning))(: .*)?$")
+_EXCEPTION_NAME = re.compile(r"^[A-Za-z_][\w.]*(: .*)?$")
+_BARE_EXIT = re.compile(r"^SystemExit(: \d+)?$")
+_TRACEBACK = "Traceback (most recent call last):"
 
 
 def _one_line(text):
     text = " ".join(str(text).split())
     if len(text) > MAX_MSG:
-        text = text[: MAX_MSG - 3] + "..."
+        keep = MAX_MSG - HEAD - len(ELLIPSIS)
+        text = text[:HEAD] + ELLIPSIS + text[-keep:]
+    return text
+
+
+def _last_exception(*texts):
+    """The exception of the last traceback in the first text that has one:
+    the first unindented line after the last traceback header; without a
+    traceback, the last line that names an error."""
+    for text in texts:
+        lines = str(text or "").split("\n")
+        for i in range(len(lines) - 1, -1, -1):
+            if lines[i].strip() != _TRACEBACK:
+                continue
+            for line in lines[i + 1:]:
+                if not line or line[0] in " \t":
+                    continue
+                line = line.strip()
+                if _EXCEPTION_NAME.match(line) and not _BARE_EXIT.match(line):
+                    return line
+                break
+        for line in reversed(lines):
+            line = line.strip()
+            if _EXCEPTION.match(line) and not _BARE_EXIT.match(line):
+                return line
+    return ""
+
+
+def _tail(text):
+    text = " ".join(str(text).split())
+    if len(text) > TAIL:
+        text = "..." + text[-TAIL:]
     return text
 
 
 def _message(res):
-    """The most telling line of a failed or unreachable result."""
-    msg, stderr = res.get("msg"), res.get("stderr")
-    if msg == "non-zero return code" and stderr:  # command/shell: say what it said
-        return _one_line("%s (rc %s): %s" % (msg, res.get("rc"), stderr))
+    """The most telling line of a failed or unreachable result: for a
+    command, its exception (a traceback's last line) and the end of its
+    output, which is where programs say why they failed."""
+    msg, stderr, stdout = res.get("msg"), res.get("stderr"), res.get("stdout")
+    if "rc" in res and (stderr or stdout) and (not msg or msg == "non-zero return code"):
+        cause = _last_exception(stderr, stdout)
+        end = _tail(stderr or stdout)
+        text = "exit status %s" % res.get("rc")
+        if cause:
+            text += ": " + cause
+        if not cause or cause not in end:
+            text += "; output ends: " + end
+        return _one_line(text)
     for key in ("msg", "stderr", "reason", "module_stderr", "stdout"):
         value = res.get(key)
         if value:

@@ -22,6 +22,8 @@
 //	store.idempotency       key → idempotency record JSON
 //	store.idempotency_expiry 8-byte expiry + key → ""
 //	store.tokens            token hash → token JSON
+//	store.accounts          e-mail → local account JSON (with its password hash)
+//	store.schedules, store.fires, store.webhooks, store.deliveries: see schedules.go
 //
 // Runs list newest first by run ID, which deploy.NewID makes grow with
 // creation time. Finished runs expire Retention after they finish:
@@ -66,8 +68,9 @@ var (
 	bIdem        = []byte("store.idempotency")
 	bIdemExpiry  = []byte("store.idempotency_expiry")
 	bTokens      = []byte("store.tokens")
+	bAccounts    = []byte("store.accounts") // accounts.go
 
-	allBuckets = [][]byte{bMeta, bDeployments, bCreated, bOwners, bHosts, bInstanceIDs, bRuns, bActive, bRunExpiry, bIdem, bIdemExpiry, bTokens}
+	allBuckets = append([][]byte{bMeta, bDeployments, bCreated, bOwners, bHosts, bInstanceIDs, bRuns, bActive, bRunExpiry, bIdem, bIdemExpiry, bTokens, bAccounts}, notifyBuckets...)
 )
 
 // Options configure a Store. Zero values take the defaults.
