@@ -38,6 +38,7 @@ const (
 type ansibleBench struct {
 	b      *testing.B
 	tab    *table
+	how    string // how its runs are requested, for item 2
 	srv    *server
 	api    *benchAPI
 	hosts  *testhost.Cluster
@@ -120,7 +121,7 @@ func (a *ansibleBench) waitEnd(dep, id string, t0 time.Time) (*deploy.Run, time.
 	if r.Status != deploy.RunSucceeded {
 		a.b.Fatalf("%s run %s: %s %q\n%s", r.Kind, id, r.Status, r.Error, a.srv.output())
 	}
-	a.tab.dispatched(a.dispatched(r, t0))
+	a.tab.dispatched(a.how, a.dispatched(r, t0))
 	return r, r.FinishedAt.Sub(t0)
 }
 
@@ -241,6 +242,7 @@ func tryBare(cmds []*exec.Cmd) (time.Duration, error) {
 // are) and created again.
 func benchOverhead(b *testing.B, tab *table, bin string) {
 	a := newAnsibleBench(b, tab, bin, 4)
+	a.how = "one at a time"
 	h := func(n int) string { return a.hosts.Hosts[n].Addr }
 	for _, c := range []struct {
 		name  string
@@ -282,6 +284,7 @@ func benchOverhead(b *testing.B, tab *table, bin string) {
 // deployments are deleted.
 func benchBurst(b *testing.B, tab *table, bin string) {
 	a := newAnsibleBench(b, tab, bin, burstSize)
+	a.how = "five at once"
 	burst := func() ([]*deploy.Run, time.Duration) {
 		created := make([]httpapi.DeploymentCreated, burstSize)
 		sent := make([]time.Time, burstSize)

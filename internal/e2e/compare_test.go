@@ -59,8 +59,10 @@ func BenchmarkCompare(b *testing.B) {
 			}
 		})
 	}
-	if d := tab.dispatched(); len(d) > 0 {
-		tab.add("2", fmt.Sprintf("request → ansible-playbook started, p50 / p99 over the %d runs of 1 and 3", len(d)),
+	if d := tab.dispatched("", 0); len(d) > 0 {
+		one, five := tab.dispatched("one at a time", 0), tab.dispatched("five at once", 0)
+		tab.add("2", fmt.Sprintf("request → ansible-playbook started, p50 / p99 over the %d runs of 1 and 3 (one at a time: %d, p50 %s; five at once: %d, p50 %s)",
+			len(d), len(one), msText(percentile(one, 50)), len(five), msText(percentile(five, 50))),
 			msText(percentile(d, 50))+" / "+msText(percentile(d, 99)), "p99 < 100 ms", "(overhead|burst)")
 	}
 	tab.print(os.Stdout)
@@ -76,14 +78,28 @@ type row struct {
 type table struct {
 	mu       sync.Mutex
 	rows     []row
-	dispatch []time.Duration
+	dispatch map[string][]time.Duration // by how the runs were requested
 }
 
-func (t *table) dispatched(d ...time.Duration) []time.Duration {
+// dispatched adds a sample of item 2 (d > 0) for runs requested as how,
+// and returns the samples of how ("": all).
+func (t *table) dispatched(how string, d time.Duration) []time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.dispatch = append(t.dispatch, d...)
-	return slices.Clone(t.dispatch)
+	if t.dispatch == nil {
+		t.dispatch = map[string][]time.Duration{}
+	}
+	if d > 0 {
+		t.dispatch[how] = append(t.dispatch[how], d)
+	}
+	if how != "" {
+		return slices.Clone(t.dispatch[how])
+	}
+	var all []time.Duration
+	for _, ds := range t.dispatch {
+		all = append(all, ds...)
+	}
+	return all
 }
 
 func (t *table) add(item, what, value, goal, bench string) {
