@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"fmt"
+	"io"
 	"regexp"
 	"sort"
 	"strings"
@@ -302,4 +303,22 @@ func (r Retention) Keep(times []time.Time) []bool {
 		}
 	}
 	return keep
+}
+
+// BackupCopies keeps copies of backups off the database servers, by
+// BackupKey: a directory of the local control plane (blob/fs) or an S3
+// bucket (blob/s3). Dumps can be large: they are streamed, never held in
+// memory. Implementations are safe for concurrent use.
+type BackupCopies interface {
+	// PutCopy stores size bytes read from body under key, replacing what
+	// was there; a reader of the key sees the old copy or the whole new one.
+	PutCopy(ctx context.Context, key string, body io.ReadSeeker, size int64) error
+	// OpenCopy returns the copy under key for reading, or NotFound. The
+	// caller closes it.
+	OpenCopy(ctx context.Context, key string) (io.ReadCloser, error)
+	// DeleteCopy removes the copy under key; none is not an error.
+	DeleteCopy(ctx context.Context, key string) error
+	// CopyLocation says where the copy under key is, for people: a path
+	// or an s3:// URL.
+	CopyLocation(key string) string
 }
