@@ -179,8 +179,10 @@ type BackupReport struct {
 	Path   string `json:"path"`
 	Size   int64  `json:"size"`
 	SHA256 string `json:"sha256"`
-	// Made is true for the dump this run made.
-	Made bool `json:"made,omitempty"`
+	// Current is true for the dump that holds what the database held when
+	// the step ran: the one it made, or the newest one when the database
+	// had not changed since.
+	Current bool `json:"current,omitempty"`
 	// Offsite says where the step copied the dump off the server, having
 	// checked the copy: "pulled" (to the control plane, over the runner's
 	// SSH connection) or the s3:// URL it uploaded to; empty when it did
