@@ -425,6 +425,8 @@ func testAllInOne(t *testing.T, distro testhost.Distro) {
 			p.run("reconfigure before a clean", deploy.RunRequest{Kind: deploy.RunReconfigure, Instance: typ})
 		})
 	})
+
+	t.Run("day two", func(t *testing.T) { checkDayTwo(t, p, h, h, h, inst) })
 }
 
 // standinEvent is a line of the stand-in web2py's databases/standin.log.
@@ -523,4 +525,6 @@ func testThreeTier(t *testing.T) {
 	// what the clean left, through the database: the first clean and the
 	// second prove that; what makes a clean clean is all-in-one's part.
 	t.Run("clean", func(t *testing.T) { checkCleans(t, p, db, eden, inst, d.Name, false, nil) })
+
+	t.Run("day two", func(t *testing.T) { checkDayTwo(t, p, db, eden, web, inst) })
 }
