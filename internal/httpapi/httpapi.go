@@ -102,6 +102,7 @@ type Config struct {
 	Tokens      TokenIssuer             // optional: without it POST /v1/tokens answers 501
 	Lifecycle   LifecycleEvents         // optional: without it POST /v1/admin/lifecycle-events answers 501
 	Fleet       FleetRegistry           // optional: without it the /v1/admin/fleet routes answer 501
+	Backups     BackupLister            // optional: without it the backup routes answer 501
 	Log         *slog.Logger            // default slog.Default()
 	Now         func() time.Time        // default time.Now
 	// FollowLimit, when positive, ends a live log follow after that long
