@@ -18,6 +18,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/edendeploy/edendeploy/internal/deploy"
 )
 
 // Names of the variables this package reads.
@@ -31,6 +33,7 @@ const (
 	EnvStepTimeout     = "EDEN_STEP_TIMEOUT"
 	EnvAdminClaim      = "EDEN_ADMIN_CLAIM"
 	EnvAdminGroup      = "EDEN_ADMIN_GROUP"
+	EnvBackupRetention = "EDEN_BACKUP_RETENTION"
 )
 
 // Var describes one environment variable.
@@ -52,6 +55,7 @@ var Vars = map[string]Var{
 	EnvStepTimeout:     {EnvStepTimeout, false, `the longest one step may run, a Go duration such as "60m"`},
 	EnvAdminClaim:      {EnvAdminClaim, false, `the JWT claim listing the caller's groups, e.g. "cognito:groups" (empty: nobody is an admin)`},
 	EnvAdminGroup:      {EnvAdminGroup, false, `the group in that claim that makes an admin, e.g. "admin"`},
+	EnvBackupRetention: {EnvBackupRetention, false, `how many backups are kept, on the database servers and off them, such as "7d4w" (7 daily, 4 weekly)`},
 }
 
 // Function is one Lambda function of template.yaml.
@@ -87,13 +91,17 @@ var TaskFunctions = []string{StartRun, PrepareStep, DispatchStep, RecordStep, Fi
 // call until used).
 var taskEnv = []string{EnvTable, EnvBucket, EnvParameterPrefix, EnvDocumentName, EnvRunRetention, EnvStepTimeout}
 
+// backupTaskEnv is what the tasks that render backup scripts (PrepareStep)
+// and keep backups (RecordStep) read: the retention besides.
+var backupTaskEnv = append(append([]string(nil), taskEnv...), EnvBackupRetention)
+
 // Functions are the Lambda functions, by logical ID.
 var Functions = map[string]Function{
 	API:               {API, "functions/api", []string{EnvTable, EnvBucket, EnvParameterPrefix, EnvStateMachineARN, EnvDocumentName, EnvRunRetention, EnvAdminClaim, EnvAdminGroup}},
 	StartRun:          {StartRun, "functions/startrun", taskEnv},
-	PrepareStep:       {PrepareStep, "functions/preparestep", taskEnv},
+	PrepareStep:       {PrepareStep, "functions/preparestep", backupTaskEnv},
 	DispatchStep:      {DispatchStep, "functions/dispatchstep", taskEnv},
-	RecordStep:        {RecordStep, "functions/recordstep", taskEnv},
+	RecordStep:        {RecordStep, "functions/recordstep", backupTaskEnv},
 	FinishRun:         {FinishRun, "functions/finishrun", taskEnv},
 	CompleteLifecycle: {CompleteLifecycle, "functions/completelifecycle", taskEnv},
 	SSMStatus:         {SSMStatus, "functions/ssmstatus", []string{EnvBucket, EnvDocumentName}},
@@ -123,6 +131,8 @@ type Config struct {
 	AdminGroup      string
 	RunRetention    time.Duration
 	StepTimeout     time.Duration
+	// BackupRetention is zero (deploy.DefaultRetention) unless set.
+	BackupRetention deploy.Retention
 }
 
 // Load reads the variables that function (a logical ID of Functions)
@@ -176,6 +186,12 @@ func (c *Config) set(name, val string) error {
 		c.AdminClaim = val
 	case EnvAdminGroup:
 		c.AdminGroup = val
+	case EnvBackupRetention:
+		r, err := deploy.ParseRetention(val)
+		if err != nil {
+			return err
+		}
+		c.BackupRetention = r
 	case EnvRunRetention, EnvStepTimeout:
 		d, err := time.ParseDuration(val)
 		if err != nil || d < 0 {

@@ -324,3 +324,21 @@ type BackupCopies interface {
 	// or an s3:// URL.
 	CopyLocation(key string) string
 }
+
+var retentionText = regexp.MustCompile(`^([0-9]{1,3})d([0-9]{1,3})w$`)
+
+// ParseRetention reads a retention written as String writes it: "7d4w"
+// keeps 7 daily and 4 weekly backups.
+func ParseRetention(s string) (Retention, error) {
+	m := retentionText.FindStringSubmatch(s)
+	if m == nil {
+		return Retention{}, Invalid("retention", "%q is not a retention such as 7d4w (7 daily and 4 weekly backups)", s)
+	}
+	var r Retention
+	fmt.Sscan(m[1], &r.Daily)
+	fmt.Sscan(m[2], &r.Weekly)
+	return r, r.Validate()
+}
+
+// String writes r as "<daily>d<weekly>w".
+func (r Retention) String() string { return fmt.Sprintf("%dd%dw", r.Daily, r.Weekly) }

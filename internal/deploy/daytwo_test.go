@@ -217,3 +217,15 @@ func TestBackupCopies(t *testing.T) {
 		t.Errorf("after DropCopy: %+v", b.Copies)
 	}
 }
+
+func TestParseRetention(t *testing.T) {
+	r, err := deploy.ParseRetention("14d8w")
+	if err != nil || r != (deploy.Retention{Daily: 14, Weekly: 8}) || r.String() != "14d8w" {
+		t.Errorf("ParseRetention(14d8w) = %+v, %v", r, err)
+	}
+	for _, bad := range []string{"", "7", "7d", "d4w", "0d4w", "7d-1w", "7w4d", "1000d1w"} {
+		if _, err := deploy.ParseRetention(bad); !deploy.IsKind(err, deploy.KindInvalid) {
+			t.Errorf("ParseRetention(%q) = %v, want Invalid", bad, err)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
 	"github.com/edendeploy/edendeploy/internal/auth"
+	"github.com/edendeploy/edendeploy/internal/control"
 	"github.com/edendeploy/edendeploy/internal/httpapi"
 	"github.com/edendeploy/edendeploy/internal/runner/ssm"
 )
@@ -14,7 +15,11 @@ import (
 // (payload 2.0). The caller comes from the JWT authorizer's claims
 // (auth.APIGatewayJWT), which httpadapter puts in the request context.
 func (a *App) API(ctx context.Context) (any, error) {
-	svc, store, err := a.Control(true)
+	bk, err := a.BackupRecords()
+	if err != nil {
+		return nil, err
+	}
+	svc, store, err := a.Control(true, func(c *control.Config) { c.Backups = bk })
 	if err != nil {
 		return nil, err
 	}
@@ -27,6 +32,7 @@ func (a *App) API(ctx context.Context) (any, error) {
 		Logs:        &ssm.RunLogs{Blobs: blobs, Runs: store, Deployments: store},
 		Auth:        &auth.APIGatewayJWT{AdminClaim: a.Config.AdminClaim, AdminGroup: a.Config.AdminGroup},
 		Idempotency: store,
+		Backups:     svc,
 		Log:         a.Log,
 		FollowLimit: apiFollowLimit,
 	})

@@ -107,7 +107,10 @@ func (a *App) Fleet() *fleetaws.Fleet {
 }
 
 // Tasks are the state machine's task functions over the AWS adapters.
-func (a *App) Tasks() (*tasks.Tasks, error) {
+func (a *App) Tasks() (*tasks.Tasks, error) { return a.tasks(nil) }
+
+// tasks are the task functions, keeping backups with bk (nil: none).
+func (a *App) tasks(bk tasks.Backups) (*tasks.Tasks, error) {
 	store, err := a.Store()
 	if err != nil {
 		return nil, err
@@ -124,16 +127,18 @@ func (a *App) Tasks() (*tasks.Tasks, error) {
 		Store:       store,
 		Blobs:       blobs,
 		Runner:      runner,
-		Renderer:    playbook.Renderer{},
+		Renderer:    playbook.Renderer{Options: playbook.Options{Backups: a.renderBackups()}},
 		Lifecycle:   a.Fleet(),
 		StepTimeout: a.Config.StepTimeout,
+		Backups:     bk,
 		Log:         a.Log,
 	})
 }
 
 // Control is the use-case service. withRunner adds the SSM runner (to
-// cancel running steps); the lifecycle function cancels nothing.
-func (a *App) Control(withRunner bool) (*control.Service, *dynamo.Store, error) {
+// cancel running steps); the lifecycle function cancels nothing. opts
+// adjust the configuration last.
+func (a *App) Control(withRunner bool, opts ...func(*control.Config)) (*control.Service, *dynamo.Store, error) {
 	store, err := a.Store()
 	if err != nil {
 		return nil, nil, err
@@ -158,6 +163,9 @@ func (a *App) Control(withRunner bool) (*control.Service, *dynamo.Store, error) 
 			return nil, nil, err
 		}
 		cfg.Runner = r
+	}
+	for _, o := range opts {
+		o(&cfg)
 	}
 	svc, err := control.New(cfg)
 	return svc, store, err
