@@ -14,9 +14,9 @@ import (
 // hostCalls maps the AWS CLI commands a fleet host runs (the apply-bundle
 // document, the roles' tasks) to the IAM actions they need.
 var hostCalls = map[string][]string{
-	"s3 cp":                     {"s3:GetObject", "s3:PutObject"}, // download or upload
-	"s3api head-object":         {"s3:GetObject"},
-	"ssm get-parameter":         {"ssm:GetParameter"},
+	"s3 cp":             {"s3:GetObject", "s3:PutObject"}, // download or upload
+	"s3api head-object": {"s3:GetObject"},
+	"ssm get-parameter": {"ssm:GetParameter"},
 	"autoscaling record-lifecycle-action-heartbeat": {"autoscaling:RecordLifecycleActionHeartbeat"},
 }
 
