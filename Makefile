@@ -17,13 +17,20 @@ RACE_PKGS    := ./internal/store/... ./internal/workflow/... ./internal/runlog/.
 
 export EDEN_NODE_MODULES := $(CURDIR)/$(NODE_DIR)/node_modules
 
+# What `edenctl version` and GET /v1/version say (internal/buildinfo);
+# `make VERSION=v1.2.0` for a release.
+VERSION      := $(shell git describe --tags --dirty 2>/dev/null || echo dev)
+COMMIT       := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+BUILDINFO    := -X github.com/edendeploy/edendeploy/internal/buildinfo.version=$(VERSION) \
+                -X github.com/edendeploy/edendeploy/internal/buildinfo.commit=$(COMMIT)
+
 .PHONY: all build run demo bench-api test test-go test-race test-asl deps deps-run deps-apt deps-npm lint vet bench clean
 
 all: build
 
 build:
 	$(GO) build ./...
-	$(GO) build -o $(BIN)/edenctl ./cmd/edenctl
+	$(GO) build -ldflags "$(BUILDINFO)" -o $(BIN)/edenctl ./cmd/edenctl
 
 ## run: the local control plane on its embedded store (data in $(DATA_DIR)).
 run: build deps-run

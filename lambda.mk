@@ -2,7 +2,7 @@
 # invocation under the runtime interface emulator, and their benchmark.
 # Included by the Makefile. See docs/aws.md.
 
-LAMBDA_GOFLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w'
+LAMBDA_GOFLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w $(BUILDINFO)'
 RIE_VERSION    := v0.0.0-20261030222936-bef5c4ba774d
 RIE            := $(CURDIR)/.cache/bin/aws-lambda-rie
 

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -25,6 +24,14 @@ type app struct {
 	endpoint string
 	token    string
 	output   string
+	// quiet prints only IDs, one a line, whatever output says.
+	quiet bool
+	// contextName is --context: the context file's entry to use.
+	contextName string
+	// warnedMode is set once the context file's loose mode was reported.
+	warnedMode bool
+	// resolved is set once resolve ran.
+	resolved bool
 
 	stdin          io.Reader
 	stdout, stderr io.Writer
@@ -36,7 +43,8 @@ type app struct {
 	now func() time.Time
 }
 
-// usageError is a mistake on the command line: exit 2 with usage.
+// usageError is a mistake on the command line: exit 2 with the command's
+// usage.
 type usageError struct{ msg string }
 
 func (e *usageError) Error() string { return e.msg }
@@ -53,56 +61,6 @@ func (e *runFailedError) Error() string {
 	return "the run " + e.status
 }
 
-const usage = `usage: edenctl [global flags] <command> [arguments]
-
-commands:
-  deployment create -f SPEC.yaml [--dry-run] [--wait]
-  deployment list
-  deployment show ID
-  deployment delete ID
-  instance add DEPLOYMENT TYPE [--url URL] [--dry-run] [--wait]
-  task run DEPLOYMENT INSTANCE TASK [--confirm NAME] [--dry-run] [--wait]
-      TASK is clean, pull, restart, backup or deploy
-  config get DEPLOYMENT INSTANCE
-  config set DEPLOYMENT INSTANCE KEY=VALUE... [--dry-run] [--wait]
-  config edit DEPLOYMENT INSTANCE [--dry-run] [--wait]
-  runs DEPLOYMENT
-  run show DEPLOYMENT RUN
-  run cancel DEPLOYMENT RUN
-  logs [-f] DEPLOYMENT RUN
-  token create --user USER [--admin] [--name NAME]
-  serve [--data-dir DIR] [--addr HOST:PORT] [--roles real|test --record-dir DIR]
-      the local control plane (env EDEN_DATA_DIR, EDEN_ADDR); test roles install nothing
-
-global flags (also accepted after the command):
-  --endpoint URL   the API (env EDEN_ENDPOINT; default http://127.0.0.1:8080)
-  --token TOKEN    the bearer token (env EDEN_TOKEN, or $XDG_CONFIG_HOME/edenctl/token)
-  --output FORMAT  table, json or yaml (default table)
-
-exit status: 0 success, 1 a run failed or the API refused, 2 usage error
-`
-
-// command is one subcommand.
-type command struct {
-	name string
-	run  func(ctx context.Context, a *app, args []string) error
-}
-
-func commands() map[string][]command {
-	return map[string][]command{
-		"deployment": {{"create", cmdDeploymentCreate}, {"list", cmdDeploymentList}, {"show", cmdDeploymentShow}, {"delete", cmdDeploymentDelete}},
-		"instance":   {{"add", cmdInstanceAdd}},
-		"task":       {{"run", cmdTaskRun}},
-		"config":     {{"get", cmdConfigGet}, {"set", cmdConfigSet}, {"edit", cmdConfigEdit}},
-		"run":        {{"show", cmdRunShow}, {"cancel", cmdRunCancel}},
-		"token":      {{"create", cmdTokenCreate}},
-		// Groups of one command take no subcommand name.
-		"runs":  {{"", cmdRuns}},
-		"logs":  {{"", cmdLogs}},
-		"serve": {{"", cmdServe}},
-	}
-}
-
 // run is edenctl with its arguments, streams and environment: main's whole
 // job, and what the tests call.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
@@ -111,19 +69,23 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return a.main(ctx, args)
 }
 
+// main runs the command args name and turns its outcome into an exit code,
+// printing what went wrong on stderr.
 func (a *app) main(ctx context.Context, args []string) int {
-	err := a.dispatch(ctx, args)
+	root := newRoot(a)
+	root.SetArgs(args)
+	cmd, err := root.ExecuteContextC(ctx)
 	var ue *usageError
 	var rf *runFailedError
 	var ae *apiError
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.Is(err, flag.ErrHelp):
-		fmt.Fprint(a.stdout, usage)
-		return exitOK
 	case errors.As(err, &ue):
-		fmt.Fprintf(a.stderr, "edenctl: %s\n\n%s", ue.msg, usage)
+		if cmd == nil {
+			cmd = root
+		}
+		fmt.Fprintf(a.stderr, "edenctl: %s\n\n%s", ue.msg, cmd.UsageString())
 		return exitUsage
 	case errors.As(err, &rf):
 		fmt.Fprintf(a.stderr, "edenctl: %s\n", rf)
@@ -136,70 +98,25 @@ func (a *app) main(ctx context.Context, args []string) int {
 	return exitFailed
 }
 
-func (a *app) dispatch(ctx context.Context, args []string) error {
-	// Global flags before the command.
-	fs := a.flags("edenctl")
-	if err := fs.Parse(args); err != nil {
+// resolve settles the global options once the command line is parsed:
+// the endpoint and token (where), and the output format.
+func (a *app) resolve() error {
+	if a.resolved {
+		return nil
+	}
+	a.resolved = true
+	if err := a.where(); err != nil {
 		return err
 	}
-	args = fs.Args()
-	if len(args) == 0 {
-		return usagef("no command given")
+	if a.output == "" {
+		a.output = "table"
 	}
-	if args[0] == "help" {
-		return flag.ErrHelp
+	switch a.output {
+	case "table", "json", "yaml":
+	default:
+		return usagef("--output must be table, json or yaml, not %q", a.output)
 	}
-	group, ok := commands()[args[0]]
-	if !ok {
-		return usagef("unknown command %q", args[0])
-	}
-	if len(group) == 1 && group[0].name == "" {
-		return group[0].run(ctx, a, args[1:])
-	}
-	if len(args) < 2 {
-		return usagef("%s needs a subcommand", args[0])
-	}
-	for _, c := range group {
-		if c.name == args[1] {
-			return c.run(ctx, a, args[2:])
-		}
-	}
-	return usagef("unknown command %q %q", args[0], args[1])
-}
-
-// flags returns a flag set with the global flags bound to a, so that they
-// are accepted before and after a command.
-func (a *app) flags(name string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.StringVar(&a.endpoint, "endpoint", a.endpointDefault(), "")
-	fs.StringVar(&a.token, "token", a.tokenDefault(), "")
-	fs.StringVar(&a.output, "output", a.outputDefault(), "")
-	return fs
-}
-
-func (a *app) endpointDefault() string {
-	if a.endpoint != "" {
-		return a.endpoint
-	}
-	if v := a.getenv("EDEN_ENDPOINT"); v != "" {
-		return v
-	}
-	return "http://127.0.0.1:8080"
-}
-
-func (a *app) outputDefault() string {
-	if a.output != "" {
-		return a.output
-	}
-	return "table"
-}
-
-func (a *app) tokenDefault() string {
-	if a.token != "" {
-		return a.token
-	}
-	return a.getenv("EDEN_TOKEN")
+	return nil
 }
 
 // resolveToken falls back to $XDG_CONFIG_HOME/edenctl/token (or
@@ -208,6 +125,20 @@ func (a *app) resolveToken() string {
 	if a.token != "" {
 		return a.token
 	}
+	dir := a.configDir()
+	if dir == "" {
+		return ""
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "token"))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// configDir is $XDG_CONFIG_HOME/edenctl, or ~/.config/edenctl; "" when
+// neither variable is set.
+func (a *app) configDir() string {
 	dir := a.getenv("XDG_CONFIG_HOME")
 	if dir == "" {
 		home := a.getenv("HOME")
@@ -216,46 +147,12 @@ func (a *app) resolveToken() string {
 		}
 		dir = filepath.Join(home, ".config")
 	}
-	b, err := os.ReadFile(filepath.Join(dir, "edenctl", "token"))
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(b))
+	return filepath.Join(dir, "edenctl")
 }
 
-// parse parses a command's flags and positional arguments in any order and
-// checks the number of positional arguments (max < 0: no limit).
-func (a *app) parse(fs *flag.FlagSet, args []string, min, max int, names string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, usagef("%s: %v", fs.Name(), err)
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			break
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
+func envOr(getenv func(string) string, name, def string) string {
+	if v := getenv(name); v != "" {
+		return v
 	}
-	switch a.output {
-	case "table", "json", "yaml":
-	default:
-		return nil, usagef("--output must be table, json or yaml, not %q", a.output)
-	}
-	if len(pos) < min || (max >= 0 && len(pos) > max) {
-		return nil, usagef("usage: edenctl %s %s", fs.Name(), names)
-	}
-	return pos, nil
-}
-
-// runFlags are the flags of every command that starts a run.
-type runFlags struct{ dryRun, wait bool }
-
-func (rf *runFlags) bind(fs *flag.FlagSet) {
-	fs.BoolVar(&rf.dryRun, "dry-run", false, "")
-	fs.BoolVar(&rf.wait, "wait", false, "")
+	return def
 }

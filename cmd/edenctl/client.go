@@ -38,7 +38,7 @@ func (e *apiError) print(w io.Writer) {
 		}
 	}
 	if e.status == http.StatusUnauthorized {
-		fmt.Fprintln(w, "  (give a token with --token, EDEN_TOKEN or $XDG_CONFIG_HOME/edenctl/token)")
+		fmt.Fprintln(w, "  (give a token with --token, EDEN_TOKEN, a context (edenctl context --help) or $XDG_CONFIG_HOME/edenctl/token)")
 	}
 	if e.status >= 500 && e.problem.RequestID != "" {
 		fmt.Fprintf(w, "  (request %s)\n", e.problem.RequestID)

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 
 	"github.com/edendeploy/edendeploy/internal/deploy"
@@ -48,7 +49,7 @@ func (a *app) putSettings(ctx context.Context, dep, inst, etag string, s deploy.
 	if err := decodeInto(resp, &out); err != nil {
 		return err
 	}
-	if err := a.emit(resp.body, func(w io.Writer) {
+	if err := a.emit(resp.body, runIDs(out.Run), func(w io.Writer) {
 		fmt.Fprintf(w, "settings version %d\n", out.Version)
 		printStarted(w, out.Run)
 	}); err != nil {
@@ -57,17 +58,34 @@ func (a *app) putSettings(ctx context.Context, dep, inst, etag string, s deploy.
 	return a.maybeWait(ctx, rf, out.Run)
 }
 
-func cmdConfigGet(ctx context.Context, a *app, args []string) error {
-	fs := a.flags("config get")
-	pos, err := a.parse(fs, args, 2, 2, "DEPLOYMENT INSTANCE")
+func configCommand(a *app) *cobra.Command {
+	return group(&cobra.Command{
+		Use:   "config",
+		Short: "Read and change an instance's settings (behind models/000_config.py)",
+		Long: `Read and change an instance's settings: the values behind its
+models/000_config.py (settings.base.template, settings.L10n.default_language,
+...). A change starts a reconfigure run that writes them and restarts Eden.`,
+	}, configGetCommand(a), configSetCommand(a), configEditCommand(a))
+}
+
+func configGetCommand(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "get DEPLOYMENT INSTANCE",
+		Short: "Print an instance's settings and their version",
+		Example: `  edenctl config get d-01hx5k0v6p8mzq3rj7t2c9w4fy prod
+  edenctl config get d-01hx5k0v6p8mzq3rj7t2c9w4fy prod --output yaml`,
+		Args:              exactArgs(2),
+		ValidArgsFunction: a.completeArgs(argDeployment, argInstance),
+		RunE:              a.onDeployment(func(ctx context.Context, dep string, args []string) error { return a.configGet(ctx, dep, args[0]) }),
+	}
+}
+
+func (a *app) configGet(ctx context.Context, dep, inst string) error {
+	doc, _, resp, err := a.readSettings(ctx, dep, inst)
 	if err != nil {
 		return err
 	}
-	doc, _, resp, err := a.readSettings(ctx, pos[0], pos[1])
-	if err != nil {
-		return err
-	}
-	return a.emit(resp.body, func(w io.Writer) {
+	return a.emit(resp.body, doc.Settings.Keys(), func(w io.Writer) {
 		fmt.Fprintf(w, "# version %d\n", doc.Version)
 		for _, k := range doc.Settings.Keys() {
 			fmt.Fprintf(w, "%s\t= %s\n", k, inlineValue(doc.Settings[k]))
@@ -109,23 +127,51 @@ func parseValue(s string) any {
 	return s
 }
 
-func cmdConfigSet(ctx context.Context, a *app, args []string) error {
-	fs := a.flags("config set")
+func configSetCommand(a *app) *cobra.Command {
 	var rf runFlags
-	rf.bind(fs)
-	pos, err := a.parse(fs, args, 3, -1, "DEPLOYMENT INSTANCE KEY=VALUE... [--dry-run] [--wait]")
-	if err != nil {
-		return err
+	cmd := &cobra.Command{
+		Use:   "set DEPLOYMENT INSTANCE KEY=VALUE...",
+		Short: "Change some of an instance's settings and apply them",
+		Long: `Change some of an instance's settings and start the reconfigure run that
+applies them. A VALUE is read as YAML: true, 42, 1.5, [a, b] and "quoted"
+strings; anything else is the string itself.`,
+		Example: `  edenctl config set d-01hx5k0v6p8mzq3rj7t2c9w4fy prod L10n.default_language=fr --wait
+  edenctl config set d-01hx5k0v6p8mzq3rj7t2c9w4fy prod "base.system_name=Relief Ops" gis.countries="[NZ, AU]"`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if err := argsBetween(3, -1)(cmd, args); err != nil {
+				return err
+			}
+			_, err := parseChanges(args[2:])
+			return err
+		},
+		ValidArgsFunction: a.completeArgs(argDeployment, argInstance, argSettings),
+		RunE: a.onDeployment(func(ctx context.Context, dep string, args []string) error {
+			return a.configSet(ctx, dep, args[0], args[1:], rf)
+		}),
 	}
+	rf.bind(cmd.Flags())
+	return cmd
+}
+
+// parseChanges reads KEY=VALUE arguments.
+func parseChanges(kvs []string) (map[string]any, error) {
 	changes := map[string]any{}
-	for _, kv := range pos[2:] {
+	for _, kv := range kvs {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			return usagef("%q is not KEY=VALUE", kv)
+			return nil, usagef("%q is not KEY=VALUE", kv)
 		}
 		changes[k] = parseValue(v)
 	}
-	doc, etag, _, err := a.readSettings(ctx, pos[0], pos[1])
+	return changes, nil
+}
+
+func (a *app) configSet(ctx context.Context, dep, inst string, kvs []string, rf runFlags) error {
+	changes, err := parseChanges(kvs)
+	if err != nil {
+		return err
+	}
+	doc, etag, _, err := a.readSettings(ctx, dep, inst)
 	if err != nil {
 		return err
 	}
@@ -136,18 +182,31 @@ func cmdConfigSet(ctx context.Context, a *app, args []string) error {
 	for k, v := range changes {
 		s[k] = v
 	}
-	return a.putSettings(ctx, pos[0], pos[1], etag, s, rf)
+	return a.putSettings(ctx, dep, inst, etag, s, rf)
 }
 
-func cmdConfigEdit(ctx context.Context, a *app, args []string) error {
-	fs := a.flags("config edit")
+func configEditCommand(a *app) *cobra.Command {
 	var rf runFlags
-	rf.bind(fs)
-	pos, err := a.parse(fs, args, 2, 2, "DEPLOYMENT INSTANCE [--dry-run] [--wait]")
-	if err != nil {
-		return err
+	cmd := &cobra.Command{
+		Use:   "edit DEPLOYMENT INSTANCE",
+		Short: "Edit an instance's settings in $VISUAL or $EDITOR and apply them",
+		Long: `Open an instance's settings as YAML in $VISUAL (or $EDITOR, or vi); saved
+changes start the reconfigure run that applies them, and a file left
+unchanged changes nothing.`,
+		Example: `  edenctl config edit d-01hx5k0v6p8mzq3rj7t2c9w4fy prod --dry-run --wait
+  EDITOR=nano edenctl config edit d-01hx5k0v6p8mzq3rj7t2c9w4fy demo`,
+		Args:              exactArgs(2),
+		ValidArgsFunction: a.completeArgs(argDeployment, argInstance),
+		RunE: a.onDeployment(func(ctx context.Context, dep string, args []string) error {
+			return a.configEdit(ctx, dep, args[0], rf)
+		}),
 	}
-	doc, etag, _, err := a.readSettings(ctx, pos[0], pos[1])
+	rf.bind(cmd.Flags())
+	return cmd
+}
+
+func (a *app) configEdit(ctx context.Context, dep, inst string, rf runFlags) error {
+	doc, etag, _, err := a.readSettings(ctx, dep, inst)
 	if err != nil {
 		return err
 	}
@@ -160,8 +219,8 @@ func cmdConfigEdit(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, pos[0]+"-"+pos[1]+".yaml")
-	header := fmt.Sprintf("# Settings of the %s instance of %s (version %d), behind models/000_config.py.\n# Save and quit to apply them; leave the file unchanged to cancel.\n", pos[1], pos[0], doc.Version)
+	path := filepath.Join(dir, dep+"-"+inst+".yaml")
+	header := fmt.Sprintf("# Settings of the %s instance of %s (version %d), behind models/000_config.py.\n# Save and quit to apply them; leave the file unchanged to cancel.\n", inst, dep, doc.Version)
 	if err := os.WriteFile(path, append([]byte(header), before...), 0o600); err != nil {
 		return err
 	}
@@ -196,5 +255,5 @@ func cmdConfigEdit(ctx context.Context, a *app, args []string) error {
 		fmt.Fprintln(a.stderr, "edenctl: no changes")
 		return nil
 	}
-	return a.putSettings(ctx, pos[0], pos[1], etag, deploy.Settings(edited), rf)
+	return a.putSettings(ctx, dep, inst, etag, deploy.Settings(edited), rf)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 
 	"github.com/edendeploy/edendeploy/internal/deploy"
@@ -17,15 +19,17 @@ import (
 )
 
 // specFile is the YAML a deployment is created from: the fields of
-// deploy.Spec and the path of the SSH private key, which edenctl reads and
-// sends as ssh_private_key.
+// deploy.Spec and the paths of the files edenctl reads and sends with it
+// (the SSH private key, the administrator's password), which the control
+// plane keeps only in its secret store.
 type specFile struct {
 	deploy.Spec       `yaml:",inline"`
 	SSHPrivateKeyFile string `yaml:"ssh_private_key_file"`
+	AdminPasswordFile string `yaml:"admin_password_file"`
 }
 
-// readSpec reads a spec file (or stdin for "-"); a relative key path is
-// relative to the spec file, and ~/ is the home directory.
+// readSpec reads a spec file (or stdin for "-"); a relative file path in
+// it is relative to the spec file, and ~/ is the home directory.
 func (a *app) readSpec(path string) (httpapi.CreateDeploymentRequest, error) {
 	var req httpapi.CreateDeploymentRequest
 	var src []byte
@@ -45,33 +49,75 @@ func (a *app) readSpec(path string) (httpapi.CreateDeploymentRequest, error) {
 		return req, fmt.Errorf("%s: %w", path, err)
 	}
 	req.Spec = sf.Spec
-	if kp := sf.SSHPrivateKeyFile; kp != "" {
-		if rest, ok := strings.CutPrefix(kp, "~/"); ok {
-			kp = filepath.Join(a.getenv("HOME"), rest)
-		} else if !filepath.IsAbs(kp) && path != "-" {
-			kp = filepath.Join(filepath.Dir(path), kp)
+	readRelative := func(what, p string) (string, error) {
+		if rest, ok := strings.CutPrefix(p, "~/"); ok {
+			p = filepath.Join(a.getenv("HOME"), rest)
+		} else if !filepath.IsAbs(p) && path != "-" {
+			p = filepath.Join(filepath.Dir(path), p)
 		}
-		key, err := os.ReadFile(kp)
+		b, err := os.ReadFile(p)
 		if err != nil {
-			return req, fmt.Errorf("read the SSH private key: %w", err)
+			return "", fmt.Errorf("read the %s: %w", what, err)
 		}
-		req.SSHPrivateKey = string(key)
+		return string(b), nil
+	}
+	if sf.SSHPrivateKeyFile != "" {
+		if req.SSHPrivateKey, err = readRelative("SSH private key", sf.SSHPrivateKeyFile); err != nil {
+			return req, err
+		}
+	}
+	if sf.AdminPasswordFile != "" {
+		pw, err := readRelative("administrator's password", sf.AdminPasswordFile)
+		if err != nil {
+			return req, err
+		}
+		// A file's last newline is not part of the password.
+		pw = strings.TrimSuffix(strings.TrimSuffix(pw, "\n"), "\r")
+		req.AdminPassword = &pw
 	}
 	return req, nil
 }
 
-func cmdDeploymentCreate(ctx context.Context, a *app, args []string) error {
-	fs := a.flags("deployment create")
-	file := fs.String("f", "", "")
+func deploymentCommand(a *app) *cobra.Command {
+	return group(&cobra.Command{
+		Use:     "deployment",
+		Aliases: []string{"deployments"},
+		Short:   "Create, list, show and delete deployments",
+	}, deploymentCreateCommand(a), deploymentListCommand(a), deploymentShowCommand(a), deploymentDeleteCommand(a))
+}
+
+func deploymentCreateCommand(a *app) *cobra.Command {
+	var file string
 	var rf runFlags
-	rf.bind(fs)
-	if _, err := a.parse(fs, args, 0, 0, "-f SPEC.yaml [--dry-run] [--wait]"); err != nil {
-		return err
+	cmd := &cobra.Command{
+		Use:   "create",
+		Short: "Create a deployment from a spec file and start its deploy run",
+		Long: `Create a deployment from a spec file and start its deploy run.
+
+The spec (YAML) names the servers and their roles (all, or db + eden +
+webserver), the first instance (prod or demo), the Eden repository and
+branch, template, prepopulate options, and the SSH user with
+ssh_private_key_file, which edenctl reads and sends; the key is kept only in
+the secret store. admin_password_file, if given, holds the password of
+Eden's administrator (admin_email); otherwise one is generated. See examples/all-in-one.yaml and examples/3-tier.yaml.`,
+		Example: `  edenctl deployment create -f my-deployment.yaml --dry-run --wait   # what would change
+  edenctl deployment create -f my-deployment.yaml --wait
+  cat spec.yaml | edenctl deployment create -f -`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if file == "" {
+				return usagef("deployment create needs -f SPEC.yaml (or -f - for stdin)")
+			}
+			return a.deploymentCreate(cmd.Context(), file, rf)
+		},
 	}
-	if *file == "" {
-		return usagef("deployment create needs -f SPEC.yaml (or -f - for stdin)")
-	}
-	req, err := a.readSpec(*file)
+	cmd.Flags().StringVarP(&file, "file", "f", "", "the spec `FILE` (- for stdin)")
+	rf.bind(cmd.Flags())
+	return cmd
+}
+
+func (a *app) deploymentCreate(ctx context.Context, file string, rf runFlags) error {
+	req, err := a.readSpec(file)
 	if err != nil {
 		return err
 	}
@@ -84,7 +130,7 @@ func cmdDeploymentCreate(ctx context.Context, a *app, args []string) error {
 	if err := decodeInto(resp, &out); err != nil {
 		return err
 	}
-	if err := a.emit(resp.body, func(w io.Writer) {
+	if err := a.emit(resp.body, []string{out.Deployment.ID}, func(w io.Writer) {
 		fmt.Fprintf(w, "created deployment %s (%s)\n", out.Deployment.ID, out.Deployment.Name)
 		printStarted(w, out.Run)
 	}); err != nil {
@@ -104,38 +150,37 @@ func printStarted(w io.Writer, r *deploy.Run) {
 	}
 }
 
-func cmdDeploymentList(ctx context.Context, a *app, args []string) error {
-	fs := a.flags("deployment list")
-	if _, err := a.parse(fs, args, 0, 0, ""); err != nil {
-		return err
+func deploymentListCommand(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List your deployments (an admin's: everyone's), newest first",
+		Example: `  edenctl deployment list
+  edenctl deployment list --output json`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error { return a.deploymentList(cmd.Context()) },
 	}
+}
+
+func (a *app) deploymentList(ctx context.Context) error {
 	// Every page, gathered into one list.
-	var all []*deploy.Deployment
-	cursor := ""
-	for {
-		var page httpapi.DeploymentList
-		path := "/v1/deployments?limit=100"
-		if cursor != "" {
-			path += "&cursor=" + esc(cursor)
-		}
-		if _, err := a.get(ctx, path, &page); err != nil {
-			return err
-		}
-		all = append(all, page.Items...)
-		if page.Next == "" {
-			break
-		}
-		cursor = page.Next
+	all, err := a.listDeployments(ctx, "", 0)
+	if err != nil {
+		return err
 	}
 	if all == nil {
 		all = []*deploy.Deployment{}
 	}
-	body, err := jsonOf(httpapi.DeploymentList{Items: all})
+	body, err := json.Marshal(httpapi.DeploymentList{Items: all})
 	if err != nil {
 		return err
 	}
 	now := a.now()
-	return a.emit(body, func(w io.Writer) {
+	ids := make([]string, len(all))
+	for i, d := range all {
+		ids[i] = d.ID
+	}
+	return a.emit(body, ids, func(w io.Writer) {
 		fmt.Fprintln(w, "ID\tNAME\tOWNER\tSERVERS\tINSTANCES\tCREATED")
 		for _, d := range all {
 			var insts []string
@@ -147,19 +192,26 @@ func cmdDeploymentList(ctx context.Context, a *app, args []string) error {
 	})
 }
 
-func cmdDeploymentShow(ctx context.Context, a *app, args []string) error {
-	fs := a.flags("deployment show")
-	pos, err := a.parse(fs, args, 1, 1, "ID")
-	if err != nil {
-		return err
+func deploymentShowCommand(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "show DEPLOYMENT",
+		Short: "Show a deployment: its servers, instances and active run",
+		Example: `  edenctl deployment show d-01hx5k0v6p8mzq3rj7t2c9w4fy
+  edenctl deployment show d-01hx5k0v6p8mzq3rj7t2c9w4fy --output yaml`,
+		Args:              exactArgs(1),
+		ValidArgsFunction: a.completeArgs(argDeployment),
+		RunE:              a.onDeployment(func(ctx context.Context, dep string, _ []string) error { return a.deploymentShow(ctx, dep) }),
 	}
+}
+
+func (a *app) deploymentShow(ctx context.Context, dep string) error {
 	var d httpapi.DeploymentDetail
-	resp, err := a.get(ctx, deploymentPath(pos[0]), &d)
+	resp, err := a.get(ctx, deploymentPath(dep), &d)
 	if err != nil {
 		return err
 	}
 	now := a.now()
-	return a.emit(resp.body, func(w io.Writer) {
+	return a.emit(resp.body, []string{d.ID}, func(w io.Writer) {
 		fmt.Fprintf(w, "id:\t%s\n", d.ID)
 		fmt.Fprintf(w, "name:\t%s\n", d.Name)
 		fmt.Fprintf(w, "owner:\t%s\n", d.Owner)
@@ -187,17 +239,27 @@ func cmdDeploymentShow(ctx context.Context, a *app, args []string) error {
 	})
 }
 
-func cmdDeploymentDelete(ctx context.Context, a *app, args []string) error {
-	fs := a.flags("deployment delete")
-	pos, err := a.parse(fs, args, 1, 1, "ID")
+func deploymentDeleteCommand(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete DEPLOYMENT",
+		Short: "Forget a deployment (its servers are left untouched)",
+		Long: `Forget a deployment: its records, bundles and secrets go; its servers and
+what runs on them are left untouched. A deployment with an active run is
+refused: cancel the run first (edenctl run cancel).`,
+		Example:           `  edenctl deployment delete d-01hx5k0v6p8mzq3rj7t2c9w4fy`,
+		Args:              exactArgs(1),
+		ValidArgsFunction: a.completeArgs(argDeployment),
+		RunE:              a.onDeployment(func(ctx context.Context, dep string, _ []string) error { return a.deploymentDelete(ctx, dep) }),
+	}
+}
+
+func (a *app) deploymentDelete(ctx context.Context, dep string) error {
+	if _, err := a.call(ctx, request{method: http.MethodDelete, path: deploymentPath(dep)}); err != nil {
+		return err
+	}
+	body, err := json.Marshal(map[string]any{"id": dep, "deleted": true})
 	if err != nil {
 		return err
 	}
-	if _, err := a.call(ctx, request{method: http.MethodDelete, path: deploymentPath(pos[0])}); err != nil {
-		return err
-	}
-	if a.output == "table" {
-		fmt.Fprintf(a.stdout, "deleted deployment %s\n", pos[0])
-	}
-	return nil
+	return a.emit(body, []string{dep}, func(w io.Writer) { fmt.Fprintf(w, "deleted deployment %s\n", dep) })
 }

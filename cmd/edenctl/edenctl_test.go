@@ -150,6 +150,23 @@ func TestAPIErrorsAndUsage(t *testing.T) {
 	if code != 1 || !strings.HasPrefix(errs, "edenctl: the request has") || !strings.Contains(errs, "\n  admin_email: ") || !strings.Contains(errs, "\n  instance.type: ") {
 		t.Errorf("invalid spec: exit %d\n%s", code, errs)
 	}
+	// A password Eden would refuse is refused before anything is made.
+	os.WriteFile(filepath.Join(dir, "key"), []byte("k\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "pw"), []byte("abc\n"), 0o600)
+	short := filepath.Join(dir, "short.yaml")
+	os.WriteFile(short, []byte("name: x\nadmin_email: a@example.org\nservers: [{host: 10.0.0.1, role: all}]\ninstance: {type: prod}\nssh_private_key_file: key\nadmin_password_file: pw\n"), 0o600)
+	if code, _, errs := c.run("deployment", "create", "-f", short); code != 1 || !strings.Contains(errs, "admin_password: Eden refuses a password shorter than 4 characters") {
+		t.Errorf("a 3-character admin password: exit %d\n%s", code, errs)
+	}
+	var list struct{ Items []deploy.Deployment }
+	if err := json.Unmarshal([]byte(c.mustRun("deployment", "list", "-o", "json")), &list); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range list.Items {
+		if d.Name == "x" {
+			t.Errorf("a refused deployment was made: %s", d.ID)
+		}
+	}
 	unknown := filepath.Join(dir, "unknown.yaml")
 	os.WriteFile(unknown, []byte("name: x\ncolour: red\n"), 0o600)
 	if code, _, errs := c.run("deployment", "create", "-f", unknown); code != 1 || !strings.Contains(errs, "colour") {

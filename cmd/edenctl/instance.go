@@ -2,28 +2,50 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+
+	"github.com/spf13/cobra"
 
 	"github.com/edendeploy/edendeploy/internal/deploy"
 	"github.com/edendeploy/edendeploy/internal/httpapi"
 )
 
-func jsonOf(v any) ([]byte, error) { return json.Marshal(v) }
+func instanceCommand(a *app) *cobra.Command {
+	return group(&cobra.Command{
+		Use:     "instance",
+		Aliases: []string{"instances"},
+		Short:   "Add instances (prod, demo, test, setup) to a deployment",
+	}, instanceAddCommand(a))
+}
 
-func cmdInstanceAdd(ctx context.Context, a *app, args []string) error {
-	fs := a.flags("instance add")
-	url := fs.String("url", "", "")
+func instanceAddCommand(a *app) *cobra.Command {
+	var url string
 	var rf runFlags
-	rf.bind(fs)
-	pos, err := a.parse(fs, args, 2, 2, "DEPLOYMENT TYPE [--url URL] [--dry-run] [--wait]")
-	if err != nil {
-		return err
+	cmd := &cobra.Command{
+		Use:   "add DEPLOYMENT TYPE",
+		Short: "Add an instance of TYPE (prod, demo, test or setup) and start its run",
+		Long: `Add an instance of TYPE (prod, demo, test or setup) to a deployment and start
+the run that installs it. A deployment has at most one instance of each type,
+and more only after its first deploy succeeded; a test instance starts from
+a copy of prod's database.`,
+		Example: `  edenctl instance add d-01hx5k0v6p8mzq3rj7t2c9w4fy demo --wait
+  edenctl instance add d-01hx5k0v6p8mzq3rj7t2c9w4fy test --url https://test.example.org`,
+		Args:              exactArgs(2),
+		ValidArgsFunction: a.completeArgs(argDeployment, argNewInstance),
+		RunE: a.onDeployment(func(ctx context.Context, dep string, args []string) error {
+			return a.instanceAdd(ctx, dep, args[0], url, rf)
+		}),
 	}
-	body := httpapi.AddInstanceRequest{InstanceSpec: deploy.InstanceSpec{Type: deploy.InstanceType(pos[1]), URL: *url}, DryRun: rf.dryRun}
-	resp, err := a.call(ctx, request{method: http.MethodPost, path: deploymentPath(pos[0]) + "/instances", body: body})
+	cmd.Flags().StringVar(&url, "url", "", "the instance's public `URL` (default: one made from the web server's host)")
+	rf.bind(cmd.Flags())
+	return cmd
+}
+
+func (a *app) instanceAdd(ctx context.Context, dep, typ, url string, rf runFlags) error {
+	body := httpapi.AddInstanceRequest{InstanceSpec: deploy.InstanceSpec{Type: deploy.InstanceType(typ), URL: url}, DryRun: rf.dryRun}
+	resp, err := a.call(ctx, request{method: http.MethodPost, path: deploymentPath(dep) + "/instances", body: body})
 	if err != nil {
 		return err
 	}
@@ -31,64 +53,11 @@ func cmdInstanceAdd(ctx context.Context, a *app, args []string) error {
 	if err := decodeInto(resp, &out); err != nil {
 		return err
 	}
-	if err := a.emit(resp.body, func(w io.Writer) {
+	if err := a.emit(resp.body, runIDs(out.Run), func(w io.Writer) {
 		fmt.Fprintf(w, "added instance %s (%s)\n", out.Instance.Type, out.Instance.URL)
 		printStarted(w, out.Run)
 	}); err != nil {
 		return err
 	}
 	return a.maybeWait(ctx, rf, out.Run)
-}
-
-func cmdTaskRun(ctx context.Context, a *app, args []string) error {
-	fs := a.flags("task run")
-	confirm := fs.String("confirm", "", "")
-	var rf runFlags
-	rf.bind(fs)
-	pos, err := a.parse(fs, args, 3, 3, "DEPLOYMENT INSTANCE TASK [--confirm NAME] [--dry-run] [--wait]")
-	if err != nil {
-		return err
-	}
-	switch pos[2] {
-	case "clean", "pull", "restart", "backup", "deploy", "add-instance":
-	default:
-		return usagef("unknown task %q: use clean, pull, restart, backup or deploy", pos[2])
-	}
-	body := httpapi.TaskRequest{Task: pos[2], Confirm: *confirm, DryRun: rf.dryRun}
-	resp, err := a.call(ctx, request{method: http.MethodPost, path: instancePath(pos[0], pos[1]) + "/tasks", body: body})
-	if err != nil {
-		return err
-	}
-	var out httpapi.RunStarted
-	if err := decodeInto(resp, &out); err != nil {
-		return err
-	}
-	if err := a.emit(resp.body, func(w io.Writer) { printStarted(w, out.Run) }); err != nil {
-		return err
-	}
-	return a.maybeWait(ctx, rf, out.Run)
-}
-
-func cmdTokenCreate(ctx context.Context, a *app, args []string) error {
-	fs := a.flags("token create")
-	user := fs.String("user", "", "")
-	admin := fs.Bool("admin", false, "")
-	name := fs.String("name", "", "")
-	if _, err := a.parse(fs, args, 0, 0, "--user USER [--admin] [--name NAME]"); err != nil {
-		return err
-	}
-	if *user == "" {
-		return usagef("token create needs --user")
-	}
-	resp, err := a.call(ctx, request{method: http.MethodPost, path: "/v1/tokens", body: httpapi.TokenRequest{User: *user, Admin: *admin, Name: *name}})
-	if err != nil {
-		return err
-	}
-	var out httpapi.TokenCreated
-	if err := decodeInto(resp, &out); err != nil {
-		return err
-	}
-	return a.emit(resp.body, func(w io.Writer) {
-		fmt.Fprintln(w, out.Token)
-	})
 }

@@ -3,7 +3,10 @@
 //
 //	edenctl [--endpoint URL] [--token T] [--output table|json|yaml] <command> ...
 //
-// Exit codes: 0 success, 1 a run failed or the API refused, 2 a usage error.
+// Its commands are a tree of github.com/spf13/cobra commands (root.go),
+// one file per command or group; `edenctl <command> --help` tells about
+// each. Exit codes: 0 success, 1 a run failed or the API refused, 2 a
+// usage error.
 package main
 
 import (

@@ -14,10 +14,19 @@ import (
 	"github.com/edendeploy/edendeploy/internal/deploy"
 )
 
-// emit prints an API response body as --output asks: the JSON as sent
-// (indented), the same as YAML, or table, which prints with the function
-// given.
-func (a *app) emit(body []byte, table func(w io.Writer)) error {
+// emit prints what a command has to say: with --quiet, only ids, one a
+// line; else, as --output asks, the API's JSON body as sent (indented), the
+// same as YAML (with the same field names), or a table, which the function
+// given prints.
+func (a *app) emit(body []byte, ids []string, table func(w io.Writer)) error {
+	if a.quiet {
+		for _, id := range ids {
+			if _, err := fmt.Fprintln(a.stdout, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	switch a.output {
 	case "json":
 		var buf bytes.Buffer
@@ -103,4 +112,12 @@ func printRunTable(w io.Writer, r *deploy.Run, now time.Time) {
 			fmt.Fprintf(w, "  error:\t%s\n", s.Error)
 		}
 	}
+}
+
+// runIDs is the ID of a run that a command started, for --quiet.
+func runIDs(r *deploy.Run) []string {
+	if r == nil {
+		return nil
+	}
+	return []string{r.ID}
 }

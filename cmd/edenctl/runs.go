@@ -12,24 +12,39 @@ import (
 	"sync"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/edendeploy/edendeploy/internal/deploy"
 	"github.com/edendeploy/edendeploy/internal/httpapi"
 )
 
-func cmdRuns(ctx context.Context, a *app, args []string) error {
-	fs := a.flags("runs")
-	limit := fs.Int("limit", 20, "")
-	pos, err := a.parse(fs, args, 1, 1, "DEPLOYMENT [--limit N]")
-	if err != nil {
-		return err
+func runsCommand(a *app) *cobra.Command {
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "runs DEPLOYMENT",
+		Short: "List a deployment's runs, newest first",
+		Example: `  edenctl runs d-01hx5k0v6p8mzq3rj7t2c9w4fy
+  edenctl runs d-01hx5k0v6p8mzq3rj7t2c9w4fy --limit 5 --output json`,
+		Args:              exactArgs(1),
+		ValidArgsFunction: a.completeArgs(argDeployment),
+		RunE:              a.onDeployment(func(ctx context.Context, dep string, _ []string) error { return a.runs(ctx, dep, limit) }),
 	}
+	cmd.Flags().IntVar(&limit, "limit", 20, "the most runs to list (at most 100)")
+	return cmd
+}
+
+func (a *app) runs(ctx context.Context, dep string, limit int) error {
 	var list httpapi.RunList
-	resp, err := a.get(ctx, deploymentPath(pos[0])+"/runs?limit="+strconv.Itoa(*limit), &list)
+	resp, err := a.get(ctx, deploymentPath(dep)+"/runs?limit="+strconv.Itoa(limit), &list)
 	if err != nil {
 		return err
 	}
 	now := a.now()
-	return a.emit(resp.body, func(w io.Writer) {
+	ids := make([]string, len(list.Items))
+	for i, r := range list.Items {
+		ids[i] = r.ID
+	}
+	return a.emit(resp.body, ids, func(w io.Writer) {
 		fmt.Fprintln(w, "ID\tKIND\tINSTANCE\tSTATUS\tCREATED\tELAPSED\tREQUESTER")
 		for _, r := range list.Items {
 			status := string(r.Status)
@@ -41,28 +56,50 @@ func cmdRuns(ctx context.Context, a *app, args []string) error {
 	})
 }
 
-func cmdRunShow(ctx context.Context, a *app, args []string) error {
-	fs := a.flags("run show")
-	pos, err := a.parse(fs, args, 2, 2, "DEPLOYMENT RUN")
-	if err != nil {
-		return err
+func runCommand(a *app) *cobra.Command {
+	return group(&cobra.Command{
+		Use:   "run",
+		Short: "Show or cancel one run",
+	}, runShowCommand(a), runCancelCommand(a))
+}
+
+func runShowCommand(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "show DEPLOYMENT RUN",
+		Short: "Show a run: its status, steps and each host's results",
+		Example: `  edenctl run show d-01hx5k0v6p8mzq3rj7t2c9w4fy r-01hx5m2a0q4d7k9n3v5b8c1e6g
+  edenctl run show d-01hx5k0v6p8mzq3rj7t2c9w4fy r-01hx5m2a0q4d7k9n3v5b8c1e6g --output json`,
+		Args:              exactArgs(2),
+		ValidArgsFunction: a.completeArgs(argDeployment, argRun),
+		RunE:              a.onDeployment(func(ctx context.Context, dep string, args []string) error { return a.runShow(ctx, dep, args[0]) }),
 	}
+}
+
+func (a *app) runShow(ctx context.Context, dep, runID string) error {
 	var r deploy.Run
-	resp, err := a.get(ctx, runPath(pos[0], pos[1]), &r)
+	resp, err := a.get(ctx, runPath(dep, runID), &r)
 	if err != nil {
 		return err
 	}
 	now := a.now()
-	return a.emit(resp.body, func(w io.Writer) { printRunTable(w, &r, now) })
+	return a.emit(resp.body, []string{r.ID}, func(w io.Writer) { printRunTable(w, &r, now) })
 }
 
-func cmdRunCancel(ctx context.Context, a *app, args []string) error {
-	fs := a.flags("run cancel")
-	pos, err := a.parse(fs, args, 2, 2, "DEPLOYMENT RUN")
-	if err != nil {
-		return err
+func runCancelCommand(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "cancel DEPLOYMENT RUN",
+		Short: "Cancel a queued or running run",
+		Long: `Cancel a queued or running run: its workflow is stopped and the step running
+on the hosts is cancelled; what it already changed stays changed.`,
+		Example:           `  edenctl run cancel d-01hx5k0v6p8mzq3rj7t2c9w4fy r-01hx5m2a0q4d7k9n3v5b8c1e6g`,
+		Args:              exactArgs(2),
+		ValidArgsFunction: a.completeArgs(argDeployment, argRun),
+		RunE:              a.onDeployment(func(ctx context.Context, dep string, args []string) error { return a.runCancel(ctx, dep, args[0]) }),
 	}
-	resp, err := a.call(ctx, request{method: http.MethodPost, path: runPath(pos[0], pos[1]) + "/cancel"})
+}
+
+func (a *app) runCancel(ctx context.Context, dep, runID string) error {
+	resp, err := a.call(ctx, request{method: http.MethodPost, path: runPath(dep, runID) + "/cancel"})
 	if err != nil {
 		return err
 	}
@@ -70,24 +107,35 @@ func cmdRunCancel(ctx context.Context, a *app, args []string) error {
 	if err := decodeInto(resp, &r); err != nil {
 		return err
 	}
-	return a.emit(resp.body, func(w io.Writer) { fmt.Fprintf(w, "run %s %s\n", r.ID, r.Status) })
+	return a.emit(resp.body, []string{r.ID}, func(w io.Writer) { fmt.Fprintf(w, "run %s %s\n", r.ID, r.Status) })
 }
 
-func cmdLogs(ctx context.Context, a *app, args []string) error {
-	fs := a.flags("logs")
-	follow := fs.Bool("f", false, "")
-	fs.BoolVar(follow, "follow", false, "")
-	pos, err := a.parse(fs, args, 2, 2, "[-f] DEPLOYMENT RUN")
-	if err != nil {
-		return err
+func logsCommand(a *app) *cobra.Command {
+	var follow bool
+	cmd := &cobra.Command{
+		Use:   "logs DEPLOYMENT RUN",
+		Short: "Print a run's full Ansible log, or follow it live with -f",
+		Long: `Print a run's full Ansible log as it is (whatever --output says). With -f,
+follow it live until the run ends, with its progress on stderr, and exit 1
+unless the run succeeded.`,
+		Example: `  edenctl logs d-01hx5k0v6p8mzq3rj7t2c9w4fy r-01hx5m2a0q4d7k9n3v5b8c1e6g
+  edenctl logs -f d-01hx5k0v6p8mzq3rj7t2c9w4fy r-01hx5m2a0q4d7k9n3v5b8c1e6g`,
+		Args:              exactArgs(2),
+		ValidArgsFunction: a.completeArgs(argDeployment, argRun),
+		RunE:              a.onDeployment(func(ctx context.Context, dep string, args []string) error { return a.logs(ctx, dep, args[0], follow) }),
 	}
-	if *follow {
-		return a.follow(ctx, pos[0], pos[1])
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "follow the log live until the run ends")
+	return cmd
+}
+
+func (a *app) logs(ctx context.Context, dep, runID string, follow bool) error {
+	if follow {
+		return a.follow(ctx, dep, runID, true)
 	}
 	// The whole log so far, chunk by chunk.
 	var offset int64
 	for {
-		resp, err := a.call(ctx, request{method: http.MethodGet, path: fmt.Sprintf("%s/log?offset=%d&limit=%d", runPath(pos[0], pos[1]), offset, httpapi.MaxLogChunk)})
+		resp, err := a.call(ctx, request{method: http.MethodGet, path: fmt.Sprintf("%s/log?offset=%d&limit=%d", runPath(dep, runID), offset, httpapi.MaxLogChunk)})
 		if err != nil {
 			return err
 		}
@@ -102,21 +150,27 @@ func cmdLogs(ctx context.Context, a *app, args []string) error {
 	}
 }
 
-// maybeWait follows the run to its end when --wait was given.
+// maybeWait follows the run to its end when --wait was given. The log
+// goes to stdout only with table output: JSON, YAML and --quiet keep
+// stdout to what they printed, so that it can be parsed.
 func (a *app) maybeWait(ctx context.Context, rf runFlags, r *deploy.Run) error {
 	if !rf.wait || r == nil {
 		return nil
 	}
-	return a.follow(ctx, r.DeploymentID, r.ID)
+	return a.follow(ctx, r.DeploymentID, r.ID, a.output == "table" && !a.quiet)
 }
 
-// follow prints the run's log live (stdout) and its progress (stderr:
-// "step n of m", each host's state, elapsed time) until the run ends. It
-// returns a *runFailedError unless the run succeeded.
-func (a *app) follow(ctx context.Context, dep, runID string) error {
+// follow prints the run's log live (stdout, when showLog) and its progress
+// (stderr, unless --quiet: "step n of m", each host's state, elapsed time)
+// until the run ends. It returns a *runFailedError unless the run
+// succeeded.
+func (a *app) follow(ctx context.Context, dep, runID string, showLog bool) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	p := &progress{a: a}
+	p := &progress{a: a, w: a.stderr}
+	if a.quiet {
+		p.w = io.Discard
+	}
 	final := make(chan *deploy.Run, 1)
 	streamDone := make(chan struct{})
 	var wg sync.WaitGroup
@@ -125,7 +179,10 @@ func (a *app) follow(ctx context.Context, dep, runID string) error {
 		defer wg.Done()
 		final <- a.watchRun(ctx, dep, runID, p, cancel, streamDone)
 	}()
-	streamErr := a.streamLog(ctx, dep, runID)
+	var streamErr error
+	if showLog {
+		streamErr = a.streamLog(ctx, dep, runID)
+	}
 	close(streamDone)
 	r := <-final
 	cancel()
@@ -287,6 +344,7 @@ func (a *app) streamOnce(ctx context.Context, dep, runID string, offset int64) (
 // progress prints what changed in a run since it last looked.
 type progress struct {
 	a      *app
+	w      io.Writer
 	status deploy.RunStatus
 	steps  map[int]string // step index → what was printed last
 }
@@ -332,7 +390,7 @@ func (p *progress) show(r *deploy.Run) {
 		}
 		if line := b.String(); p.steps[i] != line {
 			p.steps[i] = line
-			fmt.Fprintf(p.a.stderr, "%s %s\n", at(), line)
+			fmt.Fprintf(p.w, "%s %s\n", at(), line)
 		}
 	}
 	if r.Status != p.status {
@@ -341,6 +399,6 @@ func (p *progress) show(r *deploy.Run) {
 		if r.Status.Terminal() && r.Error != "" {
 			msg += ": " + r.Error
 		}
-		fmt.Fprintln(p.a.stderr, msg)
+		fmt.Fprintln(p.w, msg)
 	}
 }

@@ -6,65 +6,89 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/edendeploy/edendeploy/internal/localplane"
 )
 
-// cmdServe runs the local control plane (assembled in internal/localplane)
+func serveCommand(a *app) *cobra.Command {
+	var o serveOptions
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the local control plane: the API, the run engine and Ansible over SSH",
+		Long: `Run the local control plane: the same HTTP API as on AWS, an embedded store
+(bbolt), the run state machine on a local engine, and Ansible over SSH from
+this machine. On its first start it prints an admin token, also kept (0600)
+in <data dir>/admin.token. SIGINT or SIGTERM stop it gracefully; runs still
+running resume on the next start.
+
+With --roles test, the recording test roles install nothing: each host
+records under --record-dir what it was given (for demos and tests).`,
+		Example: `  edenctl serve
+  edenctl serve --data-dir /srv/edendeploy --addr 127.0.0.1:9090
+  edenctl serve --roles test --record-dir /tmp/record`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error { return a.serve(cmd.Context(), o) },
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&o.dataDir, "data-dir", a.getenv("EDEN_DATA_DIR"), "where the store, secrets and logs are kept, a `DIR` (env EDEN_DATA_DIR; default $XDG_DATA_HOME/edendeploy or ~/.local/share/edendeploy)")
+	fs.StringVar(&o.addr, "addr", envOr(a.getenv, "EDEN_ADDR", "127.0.0.1:8080"), "the `HOST:PORT` to serve the API on (env EDEN_ADDR)")
+	fs.StringVar(&o.roles, "roles", "real", "the Ansible roles: real, or test (they record what they receive and install nothing)")
+	fs.StringVar(&o.recordDir, "record-dir", "", "where the test roles record what each host received, a `DIR`")
+	fs.DurationVar(&o.stepTimeout, "step-timeout", 60*time.Minute, "the longest one step of a run may take")
+	fs.DurationVar(&o.heartbeat, "heartbeat", 30*time.Second, "how often a running step must show it is alive")
+	fs.BoolVar(&o.verbose, "verbose", false, "log at debug level")
+	fs.StringVar(&o.ansiblePlaybook, "ansible-playbook", "", "the ansible-playbook `PATH` to run (default: the one on $PATH)")
+	_ = cmd.MarkFlagDirname("data-dir")
+	_ = cmd.MarkFlagDirname("record-dir")
+	return cmd
+}
+
+// serveOptions are the flags of edenctl serve.
+type serveOptions struct {
+	dataDir, addr, roles, recordDir string
+	stepTimeout, heartbeat          time.Duration
+	verbose                         bool
+	ansiblePlaybook                 string
+}
+
+// serve runs the local control plane (assembled in internal/localplane)
 // until interrupted (SIGINT or SIGTERM): then it stops taking requests,
 // lets those in flight finish, and leaves running runs to resume on the
 // next start.
-func cmdServe(ctx context.Context, a *app, args []string) error {
-	fs := a.flags("serve")
-	dataDir := fs.String("data-dir", a.getenv("EDEN_DATA_DIR"), "")
-	addr := fs.String("addr", envOr(a.getenv, "EDEN_ADDR", "127.0.0.1:8080"), "")
-	roles := fs.String("roles", "real", "")
-	recordDir := fs.String("record-dir", "", "")
-	stepTimeout := fs.Duration("step-timeout", 60*time.Minute, "")
-	heartbeat := fs.Duration("heartbeat", 30*time.Second, "")
-	verbose := fs.Bool("verbose", false, "")
-	ansiblePlaybook := fs.String("ansible-playbook", "", "")
-	if _, err := a.parse(fs, args, 0, 0, "[--data-dir DIR] [--addr HOST:PORT] [--roles real|test --record-dir DIR] [--step-timeout D] [--ansible-playbook PATH] [--verbose]"); err != nil {
-		return err
-	}
-	if *dataDir == "" {
-		*dataDir = a.defaultDataDir()
-		if *dataDir == "" {
+func (a *app) serve(ctx context.Context, o serveOptions) error {
+	if o.dataDir == "" {
+		o.dataDir = a.defaultDataDir()
+		if o.dataDir == "" {
 			return usagef("serve needs --data-dir (or $EDEN_DATA_DIR, $XDG_DATA_HOME or $HOME)")
 		}
 	}
 	level := slog.LevelInfo
-	if *verbose {
+	if o.verbose {
 		level = slog.LevelDebug
 	}
 	cfg := localplane.Config{
-		DataDir: *dataDir, Addr: *addr, Stdout: a.stdout, StepTimeout: *stepTimeout, Heartbeat: *heartbeat,
-		AnsiblePlaybook: *ansiblePlaybook,
+		DataDir: o.dataDir, Addr: o.addr, Stdout: a.stdout, StepTimeout: o.stepTimeout, Heartbeat: o.heartbeat,
+		AnsiblePlaybook: o.ansiblePlaybook,
 		Log:             slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level})),
 	}
-	switch *roles {
+	switch o.roles {
 	case "real":
-		if *recordDir != "" {
+		if o.recordDir != "" {
 			return usagef("--record-dir is for --roles test")
 		}
 	case "test":
 		// The recording roles install nothing: for demos and tests.
-		if *recordDir == "" {
+		if o.recordDir == "" {
 			return usagef("--roles test needs --record-dir, where the roles record what they receive")
 		}
 		cfg.Roles = localplane.TestRoles()
-		cfg.ExtraVars = map[string]string{"eden_record_dir": *recordDir}
-		fmt.Fprintf(a.stderr, "edenctl: serving with the recording test roles: nothing is installed, each host records what it received under %s\n", *recordDir)
+		cfg.ExtraVars = map[string]string{"eden_record_dir": o.recordDir}
+		fmt.Fprintf(a.stderr, "edenctl: serving with the recording test roles: nothing is installed, each host records what it received under %s\n", o.recordDir)
 	default:
-		return usagef("--roles is real or test, not %q", *roles)
+		return usagef("--roles is real or test, not %q", o.roles)
 	}
 	return localplane.Run(ctx, cfg)
-}
-
-func envOr(getenv func(string) string, name, def string) string {
-	if v := getenv(name); v != "" {
-		return v
-	}
-	return def
 }
 
 // defaultDataDir is $XDG_DATA_HOME/edendeploy, or ~/.local/share/edendeploy.

@@ -79,6 +79,10 @@ type CreateRequest struct {
 	// SSHPrivateKey reaches the servers of an ssh-target deployment; it is
 	// kept in the secret store only.
 	SSHPrivateKey []byte
+	// AdminPassword, if set, is the password of Eden's administrator (the
+	// deployment's admin e-mail); otherwise one is generated. Either way it
+	// is kept in the secret store only.
+	AdminPassword []byte
 	DryRun        bool
 }
 
@@ -103,6 +107,11 @@ func (s *Service) CreateDeployment(ctx context.Context, c Caller, req CreateRequ
 	if len(req.SSHPrivateKey) > 16<<10 {
 		return nil, nil, deploy.Invalid("ssh_private_key", "at most 16 KiB")
 	}
+	if req.AdminPassword != nil {
+		if err := deploy.ValidateAdminPassword("admin_password", string(req.AdminPassword), passwordMinLength(d)); err != nil {
+			return nil, nil, err
+		}
+	}
 	first := d.FirstInstance()
 	req2 := deploy.RunRequest{Kind: deploy.RunDeploy, Instance: first.Type, DryRun: req.DryRun, Requester: c.User}
 	if err := d.CheckRun(req2, nil); err != nil {
@@ -113,7 +122,7 @@ func (s *Service) CreateDeployment(ctx context.Context, c Caller, req CreateRequ
 		return nil, nil, err
 	}
 	first.DeployRunID = run.ID
-	if err := s.putSecrets(ctx, d.ID, req.SSHPrivateKey); err != nil {
+	if err := s.putSecrets(ctx, d.ID, req.SSHPrivateKey, req.AdminPassword); err != nil {
 		return nil, nil, err
 	}
 	if err := s.cfg.Store.CreateDeployment(ctx, d, run); err != nil {
@@ -127,10 +136,13 @@ func (s *Service) CreateDeployment(ctx context.Context, c Caller, req CreateRequ
 	return d, run, nil
 }
 
-func (s *Service) putSecrets(ctx context.Context, deploymentID string, sshKey []byte) error {
+func (s *Service) putSecrets(ctx context.Context, deploymentID string, sshKey, adminPassword []byte) error {
+	if adminPassword == nil {
+		adminPassword = randomSecret(18)
+	}
 	secrets := map[string][]byte{
 		deploy.SecretDBPassword:    randomSecret(24),
-		deploy.SecretAdminPassword: randomSecret(18),
+		deploy.SecretAdminPassword: adminPassword,
 		deploy.SecretHMACKey:       randomSecret(32),
 	}
 	if len(sshKey) > 0 {
@@ -166,8 +178,20 @@ func (s *Service) dropSecrets(ctx context.Context, deploymentID string) {
 	}
 }
 
+// passwordMinLength is the shortest password Eden accepts on d's first
+// instance: its auth.password_min_length setting, or Eden's default.
+func passwordMinLength(d *deploy.Deployment) int {
+	if inst := d.FirstInstance(); inst != nil {
+		if n, ok := inst.Settings["auth.password_min_length"].(int64); ok {
+			return int(n)
+		}
+	}
+	return deploy.DefaultPasswordMinLength
+}
+
 // randomSecret returns n random bytes as URL-safe base64: a password that
-// survives every shell, config file and connection string unquoted.
+// survives every shell, config file and connection string unquoted (and an
+// HMAC key without the ':' that web2py would read as "<digest>:<key>").
 func randomSecret(n int) []byte {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)

@@ -146,16 +146,24 @@ type Instance struct {
 	UpdatedAt       time.Time `json:"updated_at" yaml:"updated_at"`
 }
 
-// Repo is a git repository and the branch (or tag) to check out.
+// Repo is a git repository and the ref to check out: a branch, a tag or a
+// full commit hash. A pull follows a branch; a tag or a commit stays put.
 type Repo struct {
 	URL    string `json:"url" yaml:"url"`
 	Branch string `json:"branch" yaml:"branch"`
 }
 
-// Defaults for the repositories a deployment checks out.
+// Web2pyCommit is web2py 2.21.2, the release Sahana Eden runs on (Eden does
+// not run on web2py 3, and web2py 2.x needs Python < 3.12 or Eden Deploy's
+// shim for it); Sahana's own deployment roles pin the same commit.
+const Web2pyCommit = "31905858b7f2cf72ce778ea8108cbbbb4f721f15"
+
+// Defaults for the repositories a deployment checks out: sources that run
+// on the supported servers. (eden-stable, Eden 1.1.1, imports the parser
+// module, which Python 3.10 and later no longer have.)
 var (
-	DefaultEdenRepo   = Repo{URL: "https://github.com/sahana/eden-stable.git", Branch: "master"}
-	DefaultWeb2pyRepo = Repo{URL: "https://github.com/web2py/web2py.git", Branch: "R-2.21.2"}
+	DefaultEdenRepo   = Repo{URL: "https://github.com/sahana/eden.git", Branch: "master"}
+	DefaultWeb2pyRepo = Repo{URL: "https://github.com/web2py/web2py.git", Branch: Web2pyCommit}
 )
 
 // Deployment is a set of servers running Sahana Eden, with its instances.

@@ -55,10 +55,10 @@ func ExampleNewDeployment() {
 		fmt.Printf("  %d. %-9s %s on %s\n", i+1, s.Name, s.Playbook, strings.Join(s.Hosts, ", "))
 	}
 	// Output:
-	// eden: https://github.com/sahana/eden-stable.git master
+	// eden: https://github.com/sahana/eden.git master
 	// reached over: ssh as root
 	// instance: prod pending http://web.example.org
-	//   settings.base.prepopulate = [default default/users]
+	//   settings.base.prepopulate = []
 	//   settings.base.public_url = http://web.example.org
 	//   settings.base.template = default
 	//   settings.gis.countries = [NZ]

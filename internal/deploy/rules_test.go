@@ -53,7 +53,7 @@ func TestNewInstance(t *testing.T) {
 				Settings: deploy.Settings{
 					"base.public_url":  tt.wantURL,
 					"base.template":    "default",
-					"base.prepopulate": []string{"default", "default/users"},
+					"base.prepopulate": []string{},
 					"mail.sender":      "admin@example.org",
 					"mail.approver":    "admin@example.org",
 				},

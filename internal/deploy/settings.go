@@ -50,6 +50,7 @@ var KnownSettings = map[string]SettingKind{
 	"L10n.utc_offset":                         KindString,
 	"gis.countries":                           KindList,
 	"auth.registration_requires_approval":     KindBool,
+	"auth.password_min_length":                KindInt,
 	"auth.registration_requires_verification": KindBool,
 }
 

@@ -49,9 +49,14 @@ const (
 	DefaultSSHUser   = "root"
 )
 
-// DefaultPrepopulate is what a deployment prepopulates when the spec names
-// nothing.
-var DefaultPrepopulate = []string{"default", "default/users"}
+// Prepopulate options, as Eden means them: a first run imports the
+// template's own list (for the default template default/base and default:
+// roles, countries with their shapes, map configuration), then each option
+// a deployment names, such as default/users (Eden's demo users),
+// locations/NZ (a country's map configuration) or a template's own data
+// set, in the order given. An empty list is the template's own list alone.
+// Eden's demo data (settings.base.prepopulate_demo) is never added on its
+// own: its users have well-known passwords.
 
 // NewDeployment validates spec and returns the deployment it describes,
 // owned by owner, with id and its first instance (status pending). Every
@@ -80,7 +85,7 @@ func NewDeployment(spec Spec, id, owner string, now time.Time) (*Deployment, err
 		d.Template = DefaultTemplate
 	}
 	if d.Prepopulate == nil {
-		d.Prepopulate = slices.Clone(DefaultPrepopulate)
+		d.Prepopulate = []string{}
 	}
 	if d.SenderEmail == "" {
 		d.SenderEmail = d.AdminEmail

@@ -14,10 +14,10 @@ import (
 func wantAllInOne() *deploy.Deployment {
 	return &deploy.Deployment{
 		ID: "d-1", Name: "Eden NZ", Owner: "alice",
-		Eden:        deploy.Repo{URL: "https://github.com/sahana/eden-stable.git", Branch: "master"},
-		Web2py:      deploy.Repo{URL: "https://github.com/web2py/web2py.git", Branch: "R-2.21.2"},
+		Eden:        deploy.Repo{URL: "https://github.com/sahana/eden.git", Branch: "master"},
+		Web2py:      deploy.Repo{URL: "https://github.com/web2py/web2py.git", Branch: "31905858b7f2cf72ce778ea8108cbbbb4f721f15"},
 		Template:    "default",
-		Prepopulate: []string{"default", "default/users"},
+		Prepopulate: []string{},
 		AdminEmail:  "admin@example.org", SenderEmail: "admin@example.org",
 		WebServer: "nginx", Database: "postgresql",
 		Target: deploy.TargetSSH, SSHUser: "root",
@@ -27,7 +27,7 @@ func wantAllInOne() *deploy.Deployment {
 			Settings: deploy.Settings{
 				"base.public_url":  "http://eden.example.org",
 				"base.template":    "default",
-				"base.prepopulate": []string{"default", "default/users"},
+				"base.prepopulate": []string{},
 				"mail.sender":      "admin@example.org",
 				"mail.approver":    "admin@example.org",
 			},
@@ -52,10 +52,10 @@ func TestNewDeploymentDefaults(t *testing.T) {
 			},
 		},
 		{
-			"web2py repo without branch gets the default branch",
+			"web2py repo without branch gets web2py 2.21.2's commit",
 			func(s *deploy.Spec) { s.Web2py = deploy.Repo{URL: "https://github.com/me/web2py.git"} },
 			func(d *deploy.Deployment) {
-				d.Web2py = deploy.Repo{URL: "https://github.com/me/web2py.git", Branch: "R-2.21.2"}
+				d.Web2py = deploy.Repo{URL: "https://github.com/me/web2py.git", Branch: deploy.Web2pyCommit}
 			},
 		},
 		{
@@ -87,7 +87,7 @@ func TestNewDeploymentDefaults(t *testing.T) {
 			},
 		},
 		{
-			"empty prepopulate means none",
+			"empty prepopulate means the template's own list",
 			func(s *deploy.Spec) { s.Prepopulate = []string{} },
 			func(d *deploy.Deployment) {
 				d.Prepopulate = []string{}
@@ -209,11 +209,6 @@ func TestNewDeploymentDoesNotAliasSpec(t *testing.T) {
 	d.Prepopulate[0] = "mine"
 	if got := d.Instances[0].Settings["base.prepopulate"].([]string)[0]; got != "default" {
 		t.Errorf("base.prepopulate follows d.Prepopulate: %q", got)
-	}
-	d2 := mustDeployment(t, allInOneSpec())
-	d2.Prepopulate[0] = "mine"
-	if deploy.DefaultPrepopulate[0] != "default" {
-		t.Errorf("DefaultPrepopulate changed through a deployment: %v", deploy.DefaultPrepopulate)
 	}
 }
 

@@ -61,6 +61,40 @@ func ValidateHost(field, h string) error {
 	return nil
 }
 
+// Eden's password rules (web2py's CRYPT validator as Eden configures it):
+// at least auth.password_min_length characters (4 unless the settings say
+// otherwise); web2py cuts a longer one at 1024 characters and reads
+// "******" as "unchanged".
+const (
+	DefaultPasswordMinLength = 4
+	MaxPasswordLength        = 1024
+)
+
+// ValidateAdminPassword checks a password the user chose for Eden's
+// administrator as Eden would, with minLength from the instance's settings
+// (DefaultPasswordMinLength when zero), and refuses what could not reach
+// Eden's login form intact: control characters (a newline included) and
+// text that is not UTF-8.
+func ValidateAdminPassword(field, pw string, minLength int) error {
+	if minLength <= 0 {
+		minLength = DefaultPasswordMinLength
+	}
+	n := utf8.RuneCountInString(pw)
+	switch {
+	case !utf8.ValidString(pw):
+		return Invalid(field, "must be valid UTF-8")
+	case strings.IndexFunc(pw, unicode.IsControl) >= 0:
+		return Invalid(field, "must not hold control characters such as a newline: it could not be typed into Eden's login form")
+	case n < minLength:
+		return Invalid(field, "Eden refuses a password shorter than %d characters (settings auth.password_min_length)", minLength)
+	case n > MaxPasswordLength:
+		return Invalid(field, "Eden reads at most %d characters of a password", MaxPasswordLength)
+	case pw == "******":
+		return Invalid(field, "Eden reads ****** as \"password unchanged\"")
+	}
+	return nil
+}
+
 // ValidateRepo checks a git URL and branch: the URL needs a scheme (https,
 // http, ssh, git or file) and neither may be read as a command-line option.
 func ValidateRepo(field string, r Repo) error {

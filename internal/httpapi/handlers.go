@@ -20,7 +20,11 @@ type CreateDeploymentRequest struct {
 	// SSHPrivateKey reaches the servers of an ssh-target deployment. It is
 	// kept in the secret store and never echoed or logged.
 	SSHPrivateKey string `json:"ssh_private_key"`
-	DryRun        bool   `json:"dry_run"`
+	// AdminPassword, if set, is Eden's administrator password (checked as
+	// Eden checks it); otherwise one is generated. Kept in the secret store
+	// only, never echoed or logged.
+	AdminPassword *string `json:"admin_password,omitempty"`
+	DryRun        bool    `json:"dry_run"`
 }
 
 // DeploymentCreated is the response to POST /v1/deployments.
@@ -151,7 +155,11 @@ func (a *API) createDeployment(c *call) error {
 	if req.SSHPrivateKey != "" {
 		key = []byte(req.SSHPrivateKey)
 	}
-	d, run, err := a.cfg.Service.CreateDeployment(c.r.Context(), c.caller, control.CreateRequest{Spec: req.Spec, SSHPrivateKey: key, DryRun: req.DryRun})
+	var adminPassword []byte
+	if req.AdminPassword != nil {
+		adminPassword = []byte(*req.AdminPassword)
+	}
+	d, run, err := a.cfg.Service.CreateDeployment(c.r.Context(), c.caller, control.CreateRequest{Spec: req.Spec, SSHPrivateKey: key, AdminPassword: adminPassword, DryRun: req.DryRun})
 	if d == nil || run == nil {
 		if err == nil {
 			err = errInternal("create returned no deployment")
@@ -171,7 +179,13 @@ func (a *API) listDeployments(c *call) error {
 	if err != nil {
 		return err
 	}
-	ds, next, err := a.cfg.Service.ListDeployments(c.r.Context(), c.caller, p)
+	var ds []*deploy.Deployment
+	var next string
+	if name := c.r.URL.Query().Get("name"); name != "" {
+		ds, next, err = a.cfg.Service.FindDeployments(c.r.Context(), c.caller, name, p)
+	} else {
+		ds, next, err = a.cfg.Service.ListDeployments(c.r.Context(), c.caller, p)
+	}
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edendeploy/edendeploy/internal/buildinfo"
 	"github.com/edendeploy/edendeploy/internal/control"
 	"github.com/edendeploy/edendeploy/internal/deploy"
 )
@@ -38,6 +39,7 @@ type Service interface {
 	CreateDeployment(ctx context.Context, c control.Caller, req control.CreateRequest) (*deploy.Deployment, *deploy.Run, error)
 	GetDeployment(ctx context.Context, c control.Caller, id string) (*deploy.Deployment, *deploy.Run, error)
 	ListDeployments(ctx context.Context, c control.Caller, p deploy.Page) ([]*deploy.Deployment, string, error)
+	FindDeployments(ctx context.Context, c control.Caller, name string, p deploy.Page) ([]*deploy.Deployment, string, error)
 	DeleteDeployment(ctx context.Context, c control.Caller, id string) error
 	AddInstance(ctx context.Context, c control.Caller, id string, spec deploy.InstanceSpec, dryRun bool) (*deploy.Instance, *deploy.Run, error)
 	StartTask(ctx context.Context, c control.Caller, id string, req control.TaskRequest) (*deploy.Run, error)
@@ -105,6 +107,7 @@ type Config struct {
 	Backups     BackupLister            // optional: without it the backup routes answer 501
 	Log         *slog.Logger            // default slog.Default()
 	Now         func() time.Time        // default time.Now
+	Build       *buildinfo.Info         // what GET /v1/version says; default buildinfo.Get()
 	// FollowLimit, when positive, ends a live log follow after that long
 	// without the final "end" event, so that a client reconnects with
 	// Last-Event-ID (for hosts that cap a response's duration, such as API
@@ -155,6 +158,10 @@ func New(cfg Config) (*API, error) {
 	}
 	if cfg.KeepAlive <= 0 {
 		cfg.KeepAlive = 15 * time.Second
+	}
+	if cfg.Build == nil {
+		b := buildinfo.Get()
+		cfg.Build = &b
 	}
 	a := &API{cfg: cfg, log: cfg.Log, mux: http.NewServeMux()}
 	a.routes = a.table()

@@ -44,6 +44,7 @@ func (a *API) table() []route {
 	return []route{
 		{method: "GET", pattern: "/v1/health", public: true, h: a.health},
 		{method: "GET", pattern: "/v1/openapi.yaml", public: true, h: a.openapi},
+		{method: "GET", pattern: "/v1/version", public: true, h: a.version},
 		{method: "POST", pattern: "/v1/deployments", body: true, h: a.createDeployment},
 		{method: "GET", pattern: "/v1/deployments", h: a.listDeployments},
 		{method: "GET", pattern: "/v1/deployments/{id}", h: a.getDeployment},

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -219,7 +220,7 @@ func watch(url string, others []string, stop <-chan struct{}) (statuses []string
 
 // duringMaintenance runs fn while watching url: it must answer 503 with
 // Retry-After while fn's run is in its middle, the others 200 all along,
-// and url 200 once fn is done (when up).
+// and url Eden's front page once fn is done (when up).
 func duringMaintenance(t *testing.T, url string, others []string, up bool, fn func()) {
 	t.Helper()
 	stop := make(chan struct{})
@@ -239,37 +240,52 @@ func duringMaintenance(t *testing.T, url string, others []string, up bool, fn fu
 		t.Errorf("%s answered %v while the run ran: never 503, the maintenance page", url, statuses)
 	}
 	if up {
-		get(t, url) // 200 from the app
+		if title := newEdenClient(t, url).get("/").Title(); title != edenTitle {
+			t.Errorf("%s after the run: title %q, want Eden's front page", url, title)
+		}
 	}
 }
 
-// mark is a row that tells one database state from another: a user in
-// auth_user, which Eden and the stand-in both have.
-type mark struct {
-	db    *testhost.Host
-	name  string // database
-	email string
+// organisation is data made through Eden's pages that tells one database
+// state from another: an organisation, listed by Eden when it is there.
+type organisation struct {
+	url  string // the instance's
+	db   *testhost.Host
+	name string
 }
 
-func (m mark) put(t *testing.T) {
-	t.Helper()
-	psql(t, m.db, m.name, fmt.Sprintf(`DO $$ BEGIN
-  IF EXISTS (SELECT 1 FROM information_schema.columns WHERE table_name = 'auth_user' AND column_name = 'uuid') THEN
-    EXECUTE 'INSERT INTO auth_user (email, first_name, last_name, uuid) VALUES (''%[1]s'', ''Day'', ''Two'', ''urn:uuid:%[1]s'')';
-  ELSE
-    INSERT INTO auth_user (email, first_name, last_name) VALUES ('%[1]s', 'Day', 'Two');
-  END IF;
-END $$`, m.email))
+func newOrganisation(inst *deploy.Instance, db *testhost.Host, label string) organisation {
+	return organisation{url: inst.URL, db: db, name: fmt.Sprintf("Day two %s %d", label, time.Now().UnixNano())}
 }
 
-func (m mark) remove(t *testing.T) {
+// admin is a client logged in as the deployment's administrator.
+func admin(t *testing.T, url string) *edenClient {
 	t.Helper()
-	psql(t, m.db, m.name, "DELETE FROM auth_user WHERE email = '"+m.email+"'")
+	c := newEdenClient(t, url)
+	c.login(adminEmail, testSecrets[deploy.SecretAdminPassword])
+	return c
 }
 
-func (m mark) present(t *testing.T) bool {
+// create makes the organisation through Eden's form.
+func (o organisation) create(t *testing.T) {
 	t.Helper()
-	return psql(t, m.db, m.name, "SELECT count(*) FROM auth_user WHERE email = '"+m.email+"'") == "1"
+	r := admin(t, o.url).submit("/eden/org/organisation/create", "org_organisation/", url.Values{"name": {o.name}})
+	if !strings.Contains(r.Location, "/org/organisation/") {
+		t.Fatalf("creating organisation %q: redirected to %q", o.name, r.Location)
+	}
+}
+
+// remove deletes the organisation's row, as a mistake or a bad import
+// would.
+func (o organisation) remove(t *testing.T, dbName string) {
+	t.Helper()
+	psql(t, o.db, dbName, "DELETE FROM org_organisation WHERE name = '"+o.name+"'")
+}
+
+// listed reports whether Eden at url lists the organisation.
+func (o organisation) listed(t *testing.T, url string) bool {
+	t.Helper()
+	return strings.Contains(admin(t, url).get("/eden/org/organisation.json").Body, o.name)
 }
 
 // fileSum is the SHA-256 of a file of this machine, "" if it is missing.
@@ -282,8 +298,9 @@ func fileSum(path string) string {
 	return hex.EncodeToString(s[:])
 }
 
-// checkBackupsKept proves the backup b of inst is listed (newest first)
-// with a server copy and an off-server copy, both matching its SHA-256.
+// checkBackupsKept proves the backup b is listed first (newest first),
+// with a server copy and an off-server copy under the control plane's
+// directory, both matching its SHA-256.
 func checkBackupsKept(t *testing.T, p *plane, db *testhost.Host, b *deploy.Backup) {
 	t.Helper()
 	list, err := p.backups().svc.List(context.Background(), p.d.ID, b.Instance)
@@ -310,39 +327,35 @@ func checkBackupsKept(t *testing.T, p *plane, db *testhost.Host, b *deploy.Backu
 	}
 }
 
-// checkRestores proves restore on the instance of url: a backup, a
-// change, a restore brings the backup's data back (through the app's page
-// too) behind the maintenance page; a dump gone from the server is taken
-// from the off-server copy; a corrupted copy is refused and the running
-// database left as it was.
-func checkRestores(t *testing.T, p *plane, db *testhost.Host, inst *deploy.Instance) {
+// checkRestores proves restore on inst: an organisation made through Eden,
+// a backup, the organisation deleted, a restore behind the maintenance
+// page brings it back on Eden's pages; a dump gone from the server is
+// taken from the off-server copy; a corrupted copy is refused and the
+// running database left as it was. It returns the backup.
+func checkRestores(t *testing.T, p *plane, db *testhost.Host, inst *deploy.Instance) *deploy.Backup {
 	typ := inst.Type
-	url := inst.URL + "/"
-	m := mark{db: db, name: typ.DatabaseName(), email: "daytwo-" + strings.ToLower(p.d.ID[len(p.d.ID)-6:]) + "@example.org"}
-	m.put(t)
-	users := get(t, url).Users
+	name := typ.DatabaseName()
+	org := newOrganisation(inst, db, string(typ))
+	org.create(t)
 	b := p.backupNow("backup before a restore", typ)
 	checkBackupsKept(t, p, db, b)
 
-	m.remove(t)
-	if get(t, url).Users != users-1 {
-		t.Fatalf("the app does not see the mark's removal")
+	org.remove(t, name)
+	if org.listed(t, inst.URL) {
+		t.Fatalf("Eden still lists %q after its row was deleted", org.name)
 	}
-	duringMaintenance(t, url, nil, true, func() { p.run("restore", p.restoreReq(typ, b)) })
-	if !m.present(t) {
-		t.Errorf("after the restore the mark is not back in %s", m.name)
-	}
-	if pg := get(t, url); pg.Users != users || pg.DB != "ok" {
-		t.Errorf("after the restore the app answers %+v, want %d users", pg, users)
+	duringMaintenance(t, inst.URL, nil, true, func() { p.run("restore", p.restoreReq(typ, b)) })
+	if !org.listed(t, inst.URL) {
+		t.Errorf("after the restore Eden does not list %q", org.name)
 	}
 
 	// The server lost its dump: the off-server copy is taken.
 	server := b.Copy(deploy.CopyServer).Path
 	sh(t, db, "rm", "-f", server, server+".sha256", server+".sum")
-	m.remove(t)
+	org.remove(t, name)
 	r := p.run("restore from the off-server copy", p.restoreReq(typ, b))
-	if !m.present(t) {
-		t.Errorf("a restore from the off-server copy did not bring the mark back")
+	if !org.listed(t, inst.URL) {
+		t.Errorf("a restore from the off-server copy did not bring %q back", org.name)
 	}
 	if log := p.logText(r.ID); !strings.Contains(log, "Send the control plane's copy") {
 		t.Errorf("the restore did not send the off-server copy:\n%s", changedLines(log))
@@ -353,65 +366,63 @@ func checkRestores(t *testing.T, p *plane, db *testhost.Host, inst *deploy.Insta
 	if err := os.WriteFile(b.Copy(deploy.CopyOffsite).Location, []byte("PGDMP corrupted"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	m.remove(t)
-	before := psql(t, db, m.name, "SELECT count(*) FROM auth_user")
+	org.remove(t, name)
+	before := psql(t, db, name, "SELECT count(*) FROM org_organisation")
 	var failure string
-	duringMaintenance(t, url, nil, true, func() { _, failure = p.runToEnd("restore from a corrupted copy", p.restoreReq(typ, b)) })
+	duringMaintenance(t, inst.URL, nil, true, func() { _, failure = p.runToEnd("restore from a corrupted copy", p.restoreReq(typ, b)) })
 	if !strings.Contains(failure, "no copy matches its SHA-256") || !strings.Contains(failure, "the database was not touched") {
 		t.Errorf("a restore from a corrupted copy: %q, want refused as not matching", failure)
 	}
-	if after := psql(t, db, m.name, "SELECT count(*) FROM auth_user"); after != before || m.present(t) {
-		t.Errorf("a refused restore changed the database: %s users, then %s", before, after)
+	if after := psql(t, db, name, "SELECT count(*) FROM org_organisation"); after != before || org.listed(t, inst.URL) {
+		t.Errorf("a refused restore changed the database: %s organisations, then %s", before, after)
 	}
+	return b
 }
 
-// checkDayTwo runs the day-two checks on inst (of an all-in-one
-// deployment, or 3-tier with db, eden and web): restores, and with a test
-// instance added, a restore of it from inst's backup behind its own
-// maintenance page while inst keeps answering, then its removal.
-func checkDayTwo(t *testing.T, p *plane, db, eden, web *testhost.Host, inst *deploy.Instance) {
+// checkDayTwo runs the day-two checks on inst (of an all-in-one deployment,
+// or 3-tier with db, eden and web): restores and, with another instance
+// other, its restore from a backup of inst behind its own maintenance page
+// while inst keeps answering, then its removal.
+func checkDayTwo(t *testing.T, p *plane, db, eden, web *testhost.Host, inst, other *deploy.Instance) {
 	t.Run("restore", func(t *testing.T) { checkRestores(t, p, db, inst) })
-	t.Run("test instance from a backup, then removed", func(t *testing.T) { checkTestInstance(t, p, db, eden, web, inst) })
+	if other != nil {
+		t.Run(string(other.Type)+" from a "+string(inst.Type)+" backup, then removed", func(t *testing.T) {
+			checkOtherInstance(t, p, db, eden, web, inst, other)
+		})
+	}
 }
 
-// checkTestInstance adds a test instance, restores it from a backup of
-// inst (its maintenance page up meanwhile, inst answering), removes it and
-// proves its site, app, database and home gone, its final backup kept off
-// the server, and inst still answering.
-func checkTestInstance(t *testing.T, p *plane, db, eden, web *testhost.Host, inst *deploy.Instance) {
+// checkOtherInstance restores other from a backup of inst (its maintenance
+// page up meanwhile, inst answering), removes it and proves its site, app,
+// database and home gone, its final backup kept off the server, and inst
+// still answering.
+func checkOtherInstance(t *testing.T, p *plane, db, eden, web *testhost.Host, inst, other *deploy.Instance) {
 	d := p.d
-	test, err := d.AddInstance(deploy.InstanceSpec{Type: deploy.InstanceTest}, nil, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.Instances = append(d.Instances, test)
-	p.run("add a test instance", deploy.RunRequest{Kind: deploy.RunAddInstance, Instance: deploy.InstanceTest})
-	testURL := d.Instance(deploy.InstanceTest).URL + "/"
-	get(t, testURL)
-
-	m := mark{db: db, name: inst.Type.DatabaseName(), email: "from-" + string(inst.Type) + "@example.org"}
-	m.put(t)
-	b := p.backupNow("backup to restore test from", inst.Type)
-	m.remove(t)
-	duringMaintenance(t, testURL, []string{inst.URL + "/"}, true, func() {
-		p.run("restore test from "+string(inst.Type), p.restoreReq(deploy.InstanceTest, b))
+	typ := other.Type
+	org := newOrganisation(inst, db, "from "+string(inst.Type))
+	org.create(t)
+	b := p.backupNow("backup to restore "+string(typ)+" from", inst.Type)
+	org.remove(t, inst.Type.DatabaseName())
+	duringMaintenance(t, other.URL, []string{inst.URL + "/"}, true, func() {
+		p.run("restore "+string(typ)+" from "+string(inst.Type), p.restoreReq(typ, b))
 	})
-	if !(mark{db: db, name: deploy.InstanceTest.DatabaseName(), email: m.email}).present(t) {
-		t.Errorf("the test instance was not restored from %s's backup", inst.Type)
+	if !org.listed(t, other.URL) {
+		t.Errorf("%s does not list %q: not restored from %s's backup", typ, org.name, inst.Type)
 	}
 
 	var r *deploy.Run
-	duringMaintenance(t, testURL, []string{inst.URL + "/"}, false, func() {
-		r = p.run("remove test", deploy.RunRequest{Kind: deploy.RunRemove, Instance: deploy.InstanceTest})
+	duringMaintenance(t, other.URL, []string{inst.URL + "/"}, false, func() {
+		r = p.run("remove "+string(typ), deploy.RunRequest{Kind: deploy.RunRemove, Instance: typ, Confirm: d.Name})
 	})
 	p.collect(r)
-	if d.Instance(deploy.InstanceTest) != nil {
-		t.Errorf("the deployment still has the test instance after its removal")
+	if d.Instance(typ) != nil {
+		t.Errorf("the deployment still has the %s instance after its removal", typ)
 	}
+	site := "etc/nginx/sites-enabled/eden-" + string(typ)
 	for h, paths := range map[*testhost.Host][]string{
-		web:  {"etc/nginx/sites-enabled/eden-test", "etc/nginx/sites-available/eden-test", "etc/nginx/eden-maintenance/test"},
-		eden: {"etc/uwsgi/apps-enabled/test.ini", "etc/uwsgi/apps-available/test.ini", "home/test"},
-		db:   {"etc/cron.d/eden-backup-test", "usr/local/bin/eden-backup-test"},
+		web:  {site, "etc/nginx/sites-available/eden-" + string(typ), "etc/nginx/eden-maintenance/" + string(typ)},
+		eden: {"etc/uwsgi/apps-enabled/" + string(typ) + ".ini", "etc/uwsgi/apps-available/" + string(typ) + ".ini", strings.TrimPrefix(typ.Home(), "/")},
+		db:   {"etc/cron.d/eden-backup-" + string(typ), "usr/local/bin/eden-backup-" + string(typ)},
 	} {
 		for _, path := range paths {
 			if _, err := os.Lstat(filepath.Join(h.Root, path)); !os.IsNotExist(err) {
@@ -419,20 +430,19 @@ func checkTestInstance(t *testing.T, p *plane, db, eden, web *testhost.Host, ins
 			}
 		}
 	}
-	if pids := uwsgiPIDs(t, eden, deploy.InstanceTest); len(pids) != 0 {
-		t.Errorf("the test instance's app still runs: %v", pids)
+	if pids := uwsgiPIDs(t, eden, typ); len(pids) != 0 {
+		t.Errorf("the %s instance's app still runs: %v", typ, pids)
 	}
-	if n := psql(t, db, "postgres", "SELECT count(*) FROM pg_database WHERE datname = 'sahana-test'"); n != "0" {
-		t.Errorf("the test database is still there")
+	for _, q := range []string{"pg_database WHERE datname", "pg_roles WHERE rolname"} {
+		if n := psql(t, db, "postgres", "SELECT count(*) FROM "+q+" = '"+typ.DatabaseName()+"'"); n != "0" {
+			t.Errorf("%s: %s is still there", q, typ.DatabaseName())
+		}
 	}
-	if n := psql(t, db, "postgres", "SELECT count(*) FROM pg_roles WHERE rolname = 'sahana-test'"); n != "0" {
-		t.Errorf("the test role is still there")
-	}
-	finals, err := p.backups().svc.List(context.Background(), d.ID, deploy.InstanceTest)
+	finals, err := p.backups().svc.List(context.Background(), d.ID, typ)
 	if err != nil || len(finals) == 0 || finals[0].Origin != deploy.BackupFinal || finals[0].Copy(deploy.CopyOffsite) == nil {
-		t.Errorf("the final backup of test: %v, %v; want one kept off the server", finals, err)
+		t.Errorf("the final backup of %s: %v, %v; want one kept off the server", typ, finals, err)
 	}
-	if pg := get(t, inst.URL+"/"); pg.DB != "ok" {
-		t.Errorf("%s after the removal of test: %+v", inst.Type, pg)
+	if title := newEdenClient(t, inst.URL).get("/").Title(); title != edenTitle {
+		t.Errorf("%s after the removal of %s: %q", inst.Type, typ, title)
 	}
 }

@@ -9,9 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -290,110 +288,6 @@ func packageMode() string {
 	return "layer"
 }
 
-// gitRepos are bare repositories of the stand-in web2py and Eden, served
-// read-only by git daemon on the cluster's gateway address.
-type gitRepos struct {
-	dir    string // holds web2py.git, eden.git and work trees
-	base   string // git://gateway:port
-	daemon *exec.Cmd
-}
-
-// Branches of the stand-in repositories, as a deployment names them.
-const (
-	web2pyBranch = "R-2.21.2"
-	edenBranch   = "master"
-)
-
-func gitEnv(home string) []string {
-	return []string{
-		"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + home, "LC_ALL=C",
-		"GIT_AUTHOR_NAME=Eden Deploy test", "GIT_AUTHOR_EMAIL=test@example.org",
-		"GIT_COMMITTER_NAME=Eden Deploy test", "GIT_COMMITTER_EMAIL=test@example.org",
-		"GIT_CONFIG_NOSYSTEM=1",
-	}
-}
-
-func git(t testing.TB, dir string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = gitEnv(dir)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("git %s in %s: %v\n%s", strings.Join(args, " "), dir, err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-// serveRepos builds the stand-in repositories from testdata and serves
-// them on c's gateway; git daemon stops with the test.
-func serveRepos(t *testing.T, c *testhost.Cluster) *gitRepos {
-	t.Helper()
-	g := &gitRepos{dir: t.TempDir()}
-	for _, r := range []struct{ name, branch, ignore string }{
-		{"web2py", web2pyBranch, "/applications/*\n!/applications/__init__.py\n/routes.py\n/wsgihandler.py\n/uwsgi-reload\n/eden-deploy/\n__pycache__/\n"},
-		{"eden", edenBranch, "/models/000_config.py\n/databases/\n/compiled/\n/errors/\n/sessions/\n/uploads/\n__pycache__/\n"},
-	} {
-		bare := filepath.Join(g.dir, r.name+".git")
-		work := filepath.Join(g.dir, r.name)
-		git(t, g.dir, "init", "-q", "--bare", "-b", r.branch, bare)
-		if err := os.CopyFS(work, os.DirFS(filepath.Join("testdata", r.name))); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(work, ".gitignore"), []byte(r.ignore), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		git(t, work, "init", "-q", "-b", r.branch)
-		git(t, work, "add", "-A")
-		git(t, work, "commit", "-q", "-m", "stand-in "+r.name)
-		git(t, work, "push", "-q", bare, r.branch)
-	}
-	port := freePort(t, c.Gateway)
-	g.base = "git://" + net.JoinHostPort(c.Gateway, strconv.Itoa(port))
-	g.daemon = exec.Command("git", "daemon", "--reuseaddr", "--export-all", "--informative-errors",
-		"--listen="+c.Gateway, "--port="+strconv.Itoa(port), "--base-path="+g.dir, g.dir)
-	g.daemon.Env = gitEnv(g.dir)
-	logf, err := os.Create(filepath.Join(t.TempDir(), "git-daemon.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	g.daemon.Stdout, g.daemon.Stderr = logf, logf
-	if err := g.daemon.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = g.daemon.Process.Kill()
-		_ = g.daemon.Wait()
-		logf.Close()
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		conn, err := net.DialTimeout("tcp", net.JoinHostPort(c.Gateway, strconv.Itoa(port)), time.Second)
-		if err == nil {
-			conn.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("git daemon not listening: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return g
-}
-
-func (g *gitRepos) url(name string) string { return g.base + "/" + name + ".git" }
-
-// commit changes a file of a stand-in repository and pushes it.
-func (g *gitRepos) commit(t testing.TB, name, branch, file, content, msg string) {
-	t.Helper()
-	work := filepath.Join(g.dir, name)
-	if err := os.WriteFile(filepath.Join(work, file), []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	git(t, work, "commit", "-q", "-am", msg)
-	git(t, work, "push", "-q", filepath.Join(g.dir, name+".git"), branch)
-}
-
 func freePort(t testing.TB, addr string) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
@@ -489,7 +383,9 @@ type timing struct {
 var testSecrets = map[string]string{
 	deploy.SecretDBPassword:    `db pass 'with" quotes\ and {{ braces }} $HOME`,
 	deploy.SecretAdminPassword: `admin "pass" 'x' {{ y }}`,
-	deploy.SecretHMACKey:       `hmac:'key"\n{{ z }}`,
+	// No ':' here: web2py reads a key holding one as "<digest>:<key>"
+	// (Eden Deploy's generated keys are URL-safe base64).
+	deploy.SecretHMACKey: `hmac 'key"\n{{ z }}`,
 }
 
 func newPlane(t *testing.T, label string, c *testhost.Cluster, d *deploy.Deployment) *plane {
@@ -546,6 +442,34 @@ func newPlane(t *testing.T, label string, c *testhost.Cluster, d *deploy.Deploym
 // failed step fails the test with the end of the run's log. The label
 // names the run in the timings.
 func (p *plane) run(label string, req deploy.RunRequest) *deploy.Run {
+	p.t.Helper()
+	r := p.start(label, req)
+	if failure := p.steps(label, r); failure != "" {
+		p.t.Fatalf("%s", failure)
+	}
+	p.end(r, deploy.RunSucceeded)
+	return r
+}
+
+// runFailing is run for a run that must fail: it returns the error of the
+// step that failed, as the run reports it (the test fails if none does).
+func (p *plane) runFailing(label string, req deploy.RunRequest) string {
+	p.t.Helper()
+	r := p.start(label, req)
+	failure := p.steps(label, r)
+	if failure == "" {
+		p.t.Fatalf("%s succeeded, want it to fail", label)
+	}
+	p.end(r, deploy.RunFailed)
+	for _, s := range r.Steps {
+		if s.Status == deploy.StepFailed {
+			return s.Error
+		}
+	}
+	return failure
+}
+
+func (p *plane) start(label string, req deploy.RunRequest) *deploy.Run {
 	t := p.t
 	t.Helper()
 	d := p.d
@@ -567,18 +491,30 @@ func (p *plane) run(label string, req deploy.RunRequest) *deploy.Run {
 		t.Fatal(err)
 	}
 	d.ObserveRun(r, now)
-	p.runSteps(label, r)
-	if err := r.MoveTo(deploy.RunSucceeded, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	d.ObserveRun(r, time.Now())
 	return r
+}
+
+func (p *plane) end(r *deploy.Run, status deploy.RunStatus) {
+	p.t.Helper()
+	if err := r.MoveTo(status, time.Now()); err != nil {
+		p.t.Fatal(err)
+	}
+	p.d.ObserveRun(r, time.Now())
 }
 
 // runSteps renders and dispatches every step of r in turn through the SSH
 // runner, failing the test at the first step that fails. Called again with
 // the same run, it is what a retried step does: the same bundle again.
 func (p *plane) runSteps(label string, r *deploy.Run) {
+	p.t.Helper()
+	if failure := p.steps(label, r); failure != "" {
+		p.t.Fatalf("%s", failure)
+	}
+}
+
+// steps is runSteps, returning the failure (with the end of the run's
+// log) of the first step that fails instead of failing the test.
+func (p *plane) steps(label string, r *deploy.Run) string {
 	t := p.t
 	t.Helper()
 	d := p.d
@@ -621,8 +557,8 @@ func (p *plane) runSteps(label string, r *deploy.Run) {
 		took := time.Since(begin)
 		step.FinishedAt = time.Now()
 		if s.kind != "success" || s.outcome.Error != "" {
-			step.Status = deploy.StepFailed
-			t.Fatalf("%s: step %s failed: %s%s\n--- end of the run log ---\n%s", label, step.Name, s.cause, s.outcome.Error, p.logTail(r.ID, 150))
+			step.Status, step.Error, step.Results = deploy.StepFailed, s.cause+s.outcome.Error, s.outcome.Results
+			return fmt.Sprintf("%s: step %s failed: %s\n--- end of the run log ---\n%s", label, step.Name, step.Error, p.logTail(r.ID, 150))
 		}
 		step.Status, step.Results = deploy.StepSucceeded, s.outcome.Results
 		changed := 0
@@ -635,6 +571,7 @@ func (p *plane) runSteps(label string, r *deploy.Run) {
 			t.Logf("slowest tasks of %s %s step %s:\n%s", p.label, label, step.Name, profileSummary(p.logText(r.ID)))
 		}
 	}
+	return ""
 }
 
 // changedTasks lists every host of r that reported changes, with the task
@@ -729,57 +666,28 @@ func shErr(h *testhost.Host, argv ...string) (string, error) {
 	return string(out), err
 }
 
-// page is what the stand-in WSGI handler answers.
-type page struct {
-	App         string  `json:"app"`
-	Instance    string  `json:"instance"`
-	Home        string  `json:"home"`
-	Host        string  `json:"host"`
-	PID         int     `json:"pid"`
-	Started     float64 `json:"started"`
-	EdenVersion string  `json:"eden_version"`
-	Template    string  `json:"template"`
-	PublicURL   string  `json:"public_url"`
-	SystemName  string  `json:"system_name"`
-	DB          string  `json:"db"`
-	DBName      string  `json:"db_name"`
-	DBUser      string  `json:"db_user"`
-	DBServer    string  `json:"db_server"`
-	PostGIS     string  `json:"postgis"`
-	Users       int     `json:"users"`
-}
-
-// get fetches url from this machine (the host network namespace) and
-// decodes the stand-in's answer; the status must be 200.
-func get(t testing.TB, url string) page {
-	t.Helper()
-	client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{Proxy: nil}}
-	resp, err := client.Get(url)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s\n%s", url, resp.Status, body)
-	}
-	var pg page
-	if err := json.Unmarshal(body, &pg); err != nil || pg.App != "eden-standin" {
-		t.Fatalf("GET %s: not the stand-in's answer (%v): %s", url, err, body)
-	}
-	return pg
-}
-
-// config reads an instance's 000_config.py with the stand-in's own loader
-// (Python executes it, as Eden's first model does) and returns the
-// resulting settings and FINISHED_EDITING_CONFIG_FILE.
+// config reads an instance's 000_config.py as Eden's first model does (Python
+// executes it, here against a settings object that records what it is
+// given) and returns the resulting settings and FINISHED_EDITING_CONFIG_FILE.
 func config(t testing.TB, h *testhost.Host, home string) (map[string]any, bool) {
 	t.Helper()
 	const prog = `import json, sys
-sys.path.insert(0, sys.argv[1])
-from gluon import standin
-env = standin.load_config(sys.argv[1])
-print(json.dumps({"settings": env["settings"], "finished": env.get("FINISHED_EDITING_CONFIG_FILE")}))
+class Section(dict):
+    def __getattr__(self, k):
+        if k.startswith("__"):
+            raise AttributeError(k)
+        if k not in self:
+            self[k] = Section()
+        return self[k]
+    def __setattr__(self, k, v):
+        self[k] = v
+    def __call__(self, *args, **kwargs):
+        return None
+settings = Section()
+env = {"settings": settings}
+path = sys.argv[1] + "/applications/eden/models/000_config.py"
+exec(compile(open(path).read(), path, "exec"), env)
+print(json.dumps({"settings": settings, "finished": env.get("FINISHED_EDITING_CONFIG_FILE")}))
 `
 	out := sh(t, h, "python3", "-c", prog, home)
 	var v struct {
@@ -832,20 +740,4 @@ func uwsgiPIDs(t testing.TB, h *testhost.Host, typ deploy.InstanceType) []string
 		return nil
 	}
 	return strings.Fields(out)
-}
-
-// waitRestarted polls url until the app's processes started after since.
-func waitRestarted(t testing.TB, url string, since time.Time) page {
-	t.Helper()
-	deadline := time.Now().Add(45 * time.Second)
-	for {
-		pg := get(t, url)
-		if pg.Started > float64(since.UnixNano())/1e9 {
-			return pg
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: app not restarted since %v (started %v, pid %d)", url, since, pg.Started, pg.PID)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
 }

@@ -2,9 +2,11 @@ package playbook
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"gopkg.in/yaml.v3"
 
 	"github.com/edendeploy/edendeploy/internal/deploy"
@@ -81,8 +83,15 @@ func FuzzRender(f *testing.F) {
 				}
 				got[k] = v
 			}
+			var firstRun []string
+			if err := lookup(inst, "config_first_run").Decode(&firstRun); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want["base.prepopulate"], appendedOptions(t, firstRun), cmpopts.EquateEmpty()); diff != "" {
+				t.Fatalf("prepopulate options read back differently (-want +got):\n%s", diff)
+			}
 			for _, k := range want.Keys() {
-				if k == "base.template" {
+				if k == "base.template" || k == "base.prepopulate" {
 					continue
 				}
 				w := want[k]
@@ -95,6 +104,26 @@ func FuzzRender(f *testing.F) {
 			}
 		}
 	})
+}
+
+// appendedOptions reads back the options the first-run lines append to the
+// prepopulate list.
+func appendedOptions(t *testing.T, lines []string) []string {
+	t.Helper()
+	var out []string
+	for _, l := range lines {
+		lit, ok := strings.CutPrefix(l, "    _prepopulate.append(")
+		if !ok {
+			continue
+		}
+		p := &pyParser{s: strings.TrimSuffix(lit, ")")}
+		v, err := p.str()
+		if err != nil || p.i != len(p.s) {
+			t.Fatalf("first-run line %q: %v", l, err)
+		}
+		out = append(out, v)
+	}
+	return out
 }
 
 // checkUnsafe fails if any string scalar of the vars tree is not !unsafe.

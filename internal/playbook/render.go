@@ -491,7 +491,7 @@ func instanceEdenVars(im mapping, d *deploy.Deployment, inst deploy.Instance, db
 		preLines = append(preLines, line)
 	}
 	for _, k := range settings.Keys() {
-		if k == "base.template" {
+		if k == "base.template" || k == "base.prepopulate" {
 			continue
 		}
 		line, err := settingLine(k, settings[k])
@@ -500,8 +500,13 @@ func instanceEdenVars(im mapping, d *deploy.Deployment, inst deploy.Instance, db
 		}
 		postLines = append(postLines, line)
 	}
+	firstRunLines, err := prepopulateLines(settings["base.prepopulate"])
+	if err != nil {
+		return err
+	}
 	im.list("config_pre", preLines)
 	im.list("config_post", postLines)
+	im.list("config_first_run", firstRunLines)
 
 	port := t.UWSGIPort()
 	socket := "127.0.0.1:" + strconv.Itoa(port)
@@ -520,6 +525,40 @@ func instanceEdenVars(im mapping, d *deploy.Deployment, inst deploy.Instance, db
 	}
 	im.int("uwsgi_workers", workers)
 	return nil
+}
+
+// prepopulateLines are the 000_config.py lines of a first run, after the
+// template's settings: the instance's prepopulate options (the
+// base.prepopulate setting) added, in order, to the list the template made
+// (Eden's zzz_1st_run adds settings.base.prepopulate_demo to it, so a tuple
+// there would crash the first run, and a list written over it would drop
+// the template's own default/base), and Eden's demo data turned off: its
+// users have well-known passwords, and whoever wants them names
+// default/users.
+func prepopulateLines(v any) ([]string, error) {
+	var options []string
+	switch x := v.(type) {
+	case nil:
+	case []string:
+		options = x
+	default:
+		return nil, deploy.Invalid("settings.base.prepopulate", "must be a list of prepopulate options, not %T", v)
+	}
+	lines := []string{
+		"_prepopulate = settings.base.get(\"prepopulate\") or []",
+		"if not isinstance(_prepopulate, (list, tuple)):",
+		"    _prepopulate = [_prepopulate]",
+		"_prepopulate = list(_prepopulate)",
+	}
+	for _, o := range options {
+		lit := PyString(o)
+		lines = append(lines, "if "+lit+" not in _prepopulate:", "    _prepopulate.append("+lit+")")
+	}
+	return append(lines,
+		"settings.base.prepopulate = _prepopulate",
+		"settings.base.prepopulate_demo = []",
+		"del _prepopulate",
+	), nil
 }
 
 func instanceWebVars(im mapping, inst deploy.Instance, edenHosts []string, aio bool) error {

@@ -75,26 +75,10 @@ func (s *RecapScanner) Line(line string) {
 		host, _, _ := strings.Cut(m[1], " -> ") // delegated: "h -> other"
 		var res map[string]any
 		_ = json.Unmarshal([]byte(m[3]), &res)
-		msg := "failed"
-		for _, k := range []string{"msg", "stderr", "reason"} {
-			if v, ok := res[k].(string); ok && v != "" {
-				msg = v
-				break
-			}
-		}
-		if msg == "non-zero return code" {
-			if se, ok := res["stderr"].(string); ok && se != "" {
-				msg += " (rc " + strconv.Itoa(intOf(res["rc"])) + "): " + se
-			}
-		}
+		msg := FailureMessage(res)
 		s.lastHost = host
-		s.failures[host] = append(s.failures[host], Failure{Task: s.task, Msg: oneLine(msg), Unreachable: m[2] == "UNREACHABLE"})
+		s.failures[host] = append(s.failures[host], Failure{Task: s.task, Msg: msg, Unreachable: m[2] == "UNREACHABLE"})
 	}
-}
-
-func intOf(v any) int {
-	f, _ := v.(float64)
-	return int(f)
 }
 
 // Results returns what the recap said, with each failed host's first

@@ -37,7 +37,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/edendeploy/edendeploy/infra/ansible"
 	"github.com/edendeploy/edendeploy/internal/deploy"
@@ -193,22 +192,6 @@ func hostError(host string, rep *HostReport, reason string) string {
 	}
 	return fmt.Sprintf("task %q failed on %s: %s", oneLine(f.Task), host, oneLine(f.Msg))
 }
-
-// oneLine collapses whitespace and caps s at 400 bytes (on a rune
-// boundary), so an error is one readable line.
-func oneLine(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > 400 {
-		cut := 397
-		for cut > 0 && !utf8RuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut] + "..."
-	}
-	return s
-}
-
-func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
 
 // SignalOutcome sends o as the task's success output.
 func SignalOutcome(ctx context.Context, sig Signaler, token string, o deploy.StepOutcome) error {

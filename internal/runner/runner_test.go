@@ -85,8 +85,10 @@ func TestOutcome(t *testing.T) {
 // testdata/play.yml on hosts a, b (local) and c (unreachable).
 var wantFromPlay = []runner.HostReport{
 	{Host: "a", OK: 3, Changed: 1, Failures: 1, Rescued: 1, Ignored: 1,
-		FirstFailure: &runner.Failure{Task: "boom", Msg: "non-zero return code (rc 3): bad thing"}},
-	{Host: "b", OK: 4, Changed: 2, Skipped: 1, Rescued: 1, Ignored: 1},
+		FirstFailure: &runner.Failure{Task: "boom", Msg: "exit status 3; output ends: bad thing"}},
+	// The cause is at the end of long output: the message says it.
+	{Host: "b", OK: 4, Changed: 2, Failures: 1, Skipped: 1, Rescued: 1, Ignored: 1,
+		FirstFailure: &runner.Failure{Task: "traceback", Msg: `exit status 1: TypeError: can only concatenate tuple (not "list") to tuple`}},
 	{Host: "c", Unreachable: 1, FirstFailure: &runner.Failure{Task: "ok task", Unreachable: true,
 		Msg: "Failed to connect to the host via ssh: ssh: connect to host 192.0.2.1 port 22: Connection refused"}},
 }

@@ -78,14 +78,15 @@ func TestFunctions(t *testing.T) {
 					t.Errorf("%s overrides Globals", k)
 				}
 			}
-			// The build target, as SAM runs it.
-			cmd := exec.Command("make", "-s", "-n", "build-"+id, "ARTIFACTS_DIR=/artifacts")
+			// The build target, as SAM runs it (stamping the build's
+			// version and commit for GET /v1/version).
+			cmd := exec.Command("make", "-s", "-n", "build-"+id, "ARTIFACTS_DIR=/artifacts", "VERSION=v9.9.9", "COMMIT=c0ffee")
 			cmd.Dir = root(t)
 			out, err := cmd.CombinedOutput()
 			if err != nil {
 				t.Fatalf("make -n build-%s: %v\n%s", id, err, out)
 			}
-			want := fmt.Sprintf("CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -tags lambda.norpc -trimpath -ldflags='-s -w' -o /artifacts/bootstrap ./%s", fn.Dir)
+			want := fmt.Sprintf("CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -tags lambda.norpc -trimpath -ldflags='-s -w -X github.com/edendeploy/edendeploy/internal/buildinfo.version=v9.9.9 -X github.com/edendeploy/edendeploy/internal/buildinfo.commit=c0ffee' -o /artifacts/bootstrap ./%s", fn.Dir)
 			if strings.TrimSpace(string(out)) != want {
 				t.Errorf("make build-%s runs\n  %s\nwant\n  %s", id, strings.TrimSpace(string(out)), want)
 			}

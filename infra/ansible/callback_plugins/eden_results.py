@@ -37,25 +37,64 @@ DOCUMENTATION = """
 
 import json
 import os
+import re
 import tempfile
 
 from ansible.plugins.callback import CallbackBase
 
-MAX_MSG = 400
+# A message is one line of at most MAX_MSG characters; a longer one keeps
+# its first HEAD characters and its end, where a program says why it
+# failed.
+MAX_MSG = 600
+HEAD = 150
+ELLIPSIS = " [...] "
+TAIL = 300
+
+# The line a Python traceback ends with: "TypeError: ...",
+# "psycopg2.OperationalError: ...". A bare "SystemExit: 1" says nothing.
+_EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Warning))(: .*)?$")
 
 
 def _one_line(text):
     text = " ".join(str(text).split())
     if len(text) > MAX_MSG:
-        text = text[: MAX_MSG - 3] + "..."
+        keep = MAX_MSG - HEAD - len(ELLIPSIS)
+        text = text[:HEAD] + ELLIPSIS + text[-keep:]
+    return text
+
+
+def _last_exception(*texts):
+    """The last line of a Python traceback in the first text that has one."""
+    for text in texts:
+        for line in reversed(str(text or "").splitlines()):
+            line = line.strip()
+            m = _EXCEPTION.match(line)
+            if m and not re.match(r"^SystemExit(: \d+)?$", line):
+                return line
+    return ""
+
+
+def _tail(text):
+    text = " ".join(str(text).split())
+    if len(text) > TAIL:
+        text = "..." + text[-TAIL:]
     return text
 
 
 def _message(res):
-    """The most telling line of a failed or unreachable result."""
-    msg, stderr = res.get("msg"), res.get("stderr")
-    if msg == "non-zero return code" and stderr:  # command/shell: say what it said
-        return _one_line("%s (rc %s): %s" % (msg, res.get("rc"), stderr))
+    """The most telling line of a failed or unreachable result: for a
+    command, its exception (a traceback's last line) and the end of its
+    output, which is where programs say why they failed."""
+    msg, stderr, stdout = res.get("msg"), res.get("stderr"), res.get("stdout")
+    if "rc" in res and (stderr or stdout) and (not msg or msg == "non-zero return code"):
+        cause = _last_exception(stderr, stdout)
+        end = _tail(stderr or stdout)
+        text = "exit status %s" % res.get("rc")
+        if cause:
+            text += ": " + cause
+        if not cause or cause not in end:
+            text += "; output ends: " + end
+        return _one_line(text)
     for key in ("msg", "stderr", "reason", "module_stderr", "stdout"):
         value = res.get(key)
         if value:

@@ -352,10 +352,10 @@ func TestRecapFallback(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := e.sig.wait(t, 10*time.Second)
-	want := deploy.StepOutcome{LogKey: "runs/r-1.log", Error: `task "boom" failed on a: non-zero return code (rc 3): bad thing`,
+	want := deploy.StepOutcome{LogKey: "runs/r-1.log", Error: `task "boom" failed on a: exit status 3; output ends: bad thing`,
 		Results: []deploy.HostResult{
-			{Host: "a", OK: 3, Changed: 1, Failed: 1, Reason: `task "boom" failed: non-zero return code (rc 3): bad thing`},
-			{Host: "b", OK: 4, Changed: 2, Skipped: 1},
+			{Host: "a", OK: 3, Changed: 1, Failed: 1, Reason: `task "boom" failed: exit status 3; output ends: bad thing`},
+			{Host: "b", OK: 4, Changed: 2, Failed: 1, Skipped: 1, Reason: `task "traceback" failed: exit status 1: TypeError: can only concatenate tuple (not "list") to tuple`},
 			{Host: "c", Unreachable: 1, Reason: "unreachable: Failed to connect to the host via ssh: ssh: connect to host 192.0.2.1 port 22: Connection refused"},
 		}}
 	if d := cmp.Diff(want, s.Outcome); d != "" {

@@ -2,6 +2,9 @@
 -- telling whether anything was written to it since a clean: every table's
 -- rows, every sequence's position, and the definitions of tables, views,
 -- constraints, indexes and extensions, outside PostgreSQL's own schemas.
+-- The rows of web2py's scheduler tables (scheduler_*) are not content:
+-- the scheduler that runs beside Eden writes its heartbeat and its runs
+-- there every few seconds, however idle the instance.
 -- The postgresql role runs it with psql, the eden role through psycopg2
 -- (as the instance's role, from an eden host): keep roles/postgresql and
 -- roles/eden's copies identical (a Go test checks). Rows are hashed one by
@@ -31,11 +34,11 @@ WITH rel AS (
   SELECT format('rows %s %s', r.name, query_to_xml(format(
            'SELECT count(*), md5(string_agg(h, '','' ORDER BY h)) FROM (SELECT md5(t::text) AS h FROM %s t) s',
            r.name), false, true, ''))
-    FROM rel r WHERE r.relkind = 'r'
+    FROM rel r WHERE r.relkind = 'r' AND r.name !~ '^public\.scheduler_'
   UNION ALL
   SELECT format('sequence %s %s', r.name,
                 query_to_xml(format('SELECT last_value, is_called FROM %s', r.name), false, true, ''))
-    FROM rel r WHERE r.relkind = 'S'
+    FROM rel r WHERE r.relkind = 'S' AND r.name !~ '^public\.scheduler_'
   UNION ALL
   SELECT format('extension %s %s', e.extname, e.extversion) FROM pg_extension e
 )

@@ -1,2 +1,0 @@
-# -*- coding: utf-8 -*-
-# Stand-in: the stand-in WSGI handler answers every request itself.

@@ -1,1 +1,0 @@
-# Stand-in for web2py's gluon package (Eden Deploy's install test).
