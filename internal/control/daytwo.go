@@ -64,6 +64,16 @@ func (s *Service) restoreSource(ctx context.Context, c Caller, id string, req Ta
 	if err != nil {
 		return nil, err
 	}
+	// The rules first (a confirmation missing, a run active): they need
+	// no lookup.
+	active, err := s.activeRun(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	named := deploy.RunRequest{Kind: req.Kind, Instance: req.Instance, Confirm: req.Confirm, Restore: &deploy.RestoreSource{Backup: req.Backup}}
+	if err := d.CheckRun(named, active); err != nil {
+		return nil, err
+	}
 	if s.cfg.Backups == nil {
 		return nil, errNoBackups
 	}
