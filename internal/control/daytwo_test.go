@@ -2,9 +2,6 @@ package control_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,8 +9,6 @@ import (
 	"github.com/edendeploy/edendeploy/internal/backups"
 	"github.com/edendeploy/edendeploy/internal/control"
 	"github.com/edendeploy/edendeploy/internal/deploy"
-	"github.com/edendeploy/edendeploy/internal/httpapi/httpapitest"
-	secretfile "github.com/edendeploy/edendeploy/internal/secrets/file"
 	"github.com/edendeploy/edendeploy/internal/store/bolt"
 )
 
@@ -27,25 +22,14 @@ type dayTwoRig struct {
 
 func newDayTwoRig(t *testing.T) *dayTwoRig {
 	t.Helper()
-	dir := t.TempDir()
-	st, err := bolt.Open(filepath.Join(dir, "eden.db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	sec, err := secretfile.Open(filepath.Join(dir, "secrets"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bk, err := backups.New(backups.Config{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &rig{store: st, secrets: sec, engine: &httpapitest.Engine{}}
-	if r.svc, err = control.New(control.Config{Store: st, Secrets: sec, Workflow: r.engine, Machine: "run", Backups: bk,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}); err != nil {
-		t.Fatal(err)
-	}
+	r := newRigWith(t, func(c *control.Config, st *bolt.Store) {
+		bk, err := backups.New(backups.Config{Store: st})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Backups = bk
+	})
+	st := r.store
 	ctx := context.Background()
 	d, run, err := r.svc.CreateDeployment(ctx, alice, threeTier())
 	if err != nil {

@@ -20,7 +20,6 @@ import (
 	"github.com/edendeploy/edendeploy/internal/backups"
 	blobfs "github.com/edendeploy/edendeploy/internal/blob/fs"
 	"github.com/edendeploy/edendeploy/internal/deploy"
-	"github.com/edendeploy/edendeploy/internal/playbook"
 	"github.com/edendeploy/edendeploy/internal/store/bolt"
 	"github.com/edendeploy/edendeploy/internal/testhost"
 )
@@ -117,66 +116,32 @@ func (p *plane) restoreReq(typ deploy.InstanceType, b *deploy.Backup) deploy.Run
 	return deploy.RunRequest{Kind: deploy.RunRestore, Instance: typ, Restore: src, Confirm: p.d.Name}
 }
 
-// runToEnd runs every step of the run req asks for as the state machine
-// does when one fails: the steps after a failed one are skipped, except
-// those that always run. It returns the run and the first failure ("" if
-// none); unlike run, a failure does not fail the test.
+// runToEnd runs the run req asks for as the state machine does when a
+// step fails: the steps after it are skipped, but those that always run
+// still run (as a run of their own here). It returns the run and the first
+// failure ("" if none); unlike run, a failure does not fail the test.
 func (p *plane) runToEnd(label string, req deploy.RunRequest) (*deploy.Run, string) {
-	t := p.t
-	t.Helper()
-	d := p.d
-	req.Requester = "installtest"
-	if err := d.CheckRun(req, nil); err != nil {
-		t.Fatalf("%s: CheckRun: %v", label, err)
+	p.t.Helper()
+	r := p.start(label, req)
+	failure := p.steps(label, r)
+	if failure == "" {
+		p.end(r, deploy.RunSucceeded)
+		return r, ""
 	}
-	now := time.Now()
-	r, err := d.NewRun(deploy.NewID("r-", now), req, now)
-	if err != nil {
-		t.Fatalf("%s: NewRun: %v", label, err)
-	}
-	failure := ""
-	for i := range r.Steps {
-		step := &r.Steps[i]
-		if failure != "" && !step.Always {
-			step.Status = deploy.StepSkipped
-			continue
-		}
-		b, err := playbook.Render(playbook.Input{Deployment: d, Run: r, Step: i}, playbook.Options{})
-		if err != nil {
-			t.Fatalf("%s: render step %d: %v", label, i, err)
-		}
-		tgz, err := b.TarGz()
-		if err != nil {
-			t.Fatal(err)
-		}
-		step.BundleKey = fmt.Sprintf("%s/bundles/%s/step-%d.tar.gz", d.ID, r.ID, i)
-		ctx := context.Background()
-		if err := p.blobs.PutBlob(ctx, step.BundleKey, tgz); err != nil {
-			t.Fatal(err)
-		}
-		disp := deploy.Dispatch{DeploymentID: d.ID, RunID: r.ID, StepIndex: i, StepCount: len(r.Steps), StepName: step.Name,
-			BundleKey: step.BundleKey, Playbook: step.Playbook, Token: r.ID + "/" + strconv.Itoa(i), Timeout: 20 * time.Minute,
-			SSHUser: d.SSHUser, LogKey: "runs/" + r.ID + ".log"}
-		for _, h := range step.Hosts {
-			disp.Hosts = append(disp.Hosts, deploy.DispatchHost{Host: h})
-		}
-		if _, err := p.runner.Dispatch(ctx, disp); err != nil {
-			t.Fatalf("%s: dispatch step %s: %v", label, step.Name, err)
-		}
-		var s signal
-		select {
-		case s = <-p.sig.ch(disp.Token):
-		case <-time.After(25 * time.Minute):
-			t.Fatalf("%s: step %s: no outcome signalled", label, step.Name)
-		}
-		step.Results, step.Status = s.outcome.Results, deploy.StepSucceeded
-		if s.kind != "success" || s.outcome.Error != "" {
-			step.Status = deploy.StepFailed
-			if failure == "" {
-				failure = fmt.Sprintf("step %s failed: %s%s", step.Name, s.cause, s.outcome.Error)
-			}
+	rest := *r
+	rest.ID += "-always"
+	rest.Steps = nil
+	failed := false
+	for _, s := range r.Steps {
+		failed = failed || s.Status == deploy.StepFailed
+		if failed && s.Always {
+			rest.Steps = append(rest.Steps, s)
 		}
 	}
+	if more := p.steps(label+", the steps that always run", &rest); more != "" {
+		p.t.Errorf("%s", more)
+	}
+	p.end(r, deploy.RunFailed)
 	return r, failure
 }
 

@@ -22,19 +22,30 @@ var _ deploy.BackupCopies = (*Store)(nil)
 // Root is the directory the store keeps its objects in.
 func (s *Store) Root() string { return s.root }
 
-// PutCopy stores body under key atomically (temporary file, synced, then
-// renamed), replacing what was there.
+// PutCopy stores body under key atomically (see write), replacing what
+// was there.
 func (s *Store) PutCopy(ctx context.Context, key string, body io.ReadSeeker, size int64) error {
+	if err := s.write(key, body, size); err != nil {
+		return fmt.Errorf("blob/fs: put copy %s: %w", key, err)
+	}
+	return nil
+}
+
+// write stores size bytes of body under key: into a temporary file in the
+// key's directory, synced, then renamed over the key, so that a reader
+// sees the old object or the whole new one. The temporary name starts
+// with a dot: no valid key can name it.
+func (s *Store) write(key string, body io.Reader, size int64) error {
 	if err := blob.CheckKey(key); err != nil {
 		return err
 	}
 	p := s.path(key)
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-		return fmt.Errorf("blob/fs: put copy %s: %w", key, err)
+		return err
 	}
 	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
 	if err != nil {
-		return fmt.Errorf("blob/fs: put copy %s: %w", key, err)
+		return err
 	}
 	tmp := f.Name()
 	n, werr := io.Copy(f, io.LimitReader(body, size+1))
@@ -52,9 +63,8 @@ func (s *Store) PutCopy(ctx context.Context, key string, body io.ReadSeeker, siz
 	}
 	if werr != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("blob/fs: put copy %s: %w", key, werr)
 	}
-	return nil
+	return werr
 }
 
 // OpenCopy opens the copy under key, or returns NotFound. The file it
