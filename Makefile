@@ -10,7 +10,8 @@ ADDR         ?= 127.0.0.1:8080
 # What the control plane needs to run Ansible over SSH, and what the tests
 # need besides.
 RUN_PACKAGES := ansible-core openssh-client python3
-APT_PACKAGES := $(RUN_PACKAGES) ansible-lint openssh-server iproute2 debootstrap git
+# chromium: the web console's tests drive it (internal/e2e, chromedp).
+APT_PACKAGES := $(RUN_PACKAGES) ansible-lint openssh-server iproute2 debootstrap git chromium
 NPM_PACKAGES := dynalite@4.0.0 asl-validator@4.0.0
 # Packages whose tests exercise concurrency; they also run under -race.
 RACE_PKGS    := ./internal/store/... ./internal/workflow/... ./internal/runlog/... ./internal/control/...
@@ -32,8 +33,10 @@ build:
 	$(GO) build ./...
 	$(GO) build -ldflags "$(BUILDINFO)" -o $(BIN)/edenctl ./cmd/edenctl
 
-## run: the local control plane on its embedded store (data in $(DATA_DIR)).
+## run: the local control plane on its embedded store (data in $(DATA_DIR)),
+## with the web console at http://$(ADDR)/ (it prints the URL too).
 run: build deps-run
+	@echo "The web console will be at http://$(ADDR)/ (sign in with the admin token it prints)"
 	$(BIN)/edenctl serve --data-dir "$(DATA_DIR)" --addr "$(ADDR)"
 
 ## demo: three SSH test hosts on this machine (root) and the control plane
@@ -44,7 +47,8 @@ demo: build deps-apt
 	$(BIN)/testhosts up -dir $(DEMO_DIR)/hosts
 	@echo; echo "In another terminal:"; \
 	 echo "  export EDEN_ENDPOINT=http://127.0.0.1:8081 EDEN_TOKEN=\$$(cat $(DEMO_DIR)/data/admin.token)"; \
-	 echo "  bin/edenctl deployment create -f $(DEMO_DIR)/hosts/3-tier.yaml --wait"; echo
+	 echo "  bin/edenctl deployment create -f $(DEMO_DIR)/hosts/3-tier.yaml --wait"; \
+	 echo "or open the web console at http://127.0.0.1:8081/ and sign in with that token."; echo
 	mkdir -p $(DEMO_DIR)/record
 	trap '$(BIN)/testhosts down -dir $(DEMO_DIR)/hosts' EXIT; \
 	  $(BIN)/edenctl serve --data-dir $(DEMO_DIR)/data --addr 127.0.0.1:8081 --roles test --record-dir $(CURDIR)/$(DEMO_DIR)/record

@@ -20,7 +20,8 @@ func serveCommand(a *app) *cobra.Command {
 		Long: `Run the local control plane: the same HTTP API as on AWS, an embedded store
 (bbolt), the run state machine on a local engine, and Ansible over SSH from
 this machine. On its first start it prints an admin token, also kept (0600)
-in <data dir>/admin.token. SIGINT or SIGTERM stop it gracefully; runs still
+in <data dir>/admin.token. The web console is served at / beside the API
+(--registration lets people register accounts there). SIGINT or SIGTERM stop it gracefully; runs still
 running resume on the next start.
 
 With --roles test, the recording test roles install nothing: each host
@@ -33,6 +34,7 @@ endpoint gets a copy of each too, signed with $AWS_ACCESS_KEY_ID and
 $AWS_SECRET_ACCESS_KEY.`,
 		Example: `  edenctl serve
   edenctl serve --data-dir /srv/edendeploy --addr 127.0.0.1:9090
+  edenctl serve --registration
   edenctl serve --roles test --record-dir /tmp/record
   edenctl serve --backup-retention 14d8w --backup-mirror-endpoint https://s3.example.org --backup-mirror-bucket eden-backups`,
 		Args: exactArgs(0),
@@ -51,6 +53,7 @@ $AWS_SECRET_ACCESS_KEY.`,
 	fs.StringVar(&o.mirrorEndpoint, "backup-mirror-endpoint", "", "the `URL` of an S3-compatible endpoint that keeps a further copy of every backup")
 	fs.StringVar(&o.mirrorBucket, "backup-mirror-bucket", "", "the mirror's `BUCKET`")
 	fs.StringVar(&o.mirrorRegion, "backup-mirror-region", "us-east-1", "the mirror's `REGION`")
+	fs.BoolVar(&o.registration, "registration", false, "let people register accounts in the web console (an admin approves each)")
 	_ = cmd.MarkFlagDirname("data-dir")
 	_ = cmd.MarkFlagDirname("record-dir")
 	return cmd
@@ -65,6 +68,7 @@ type serveOptions struct {
 	backupRetention                 string
 	mirrorEndpoint, mirrorBucket    string
 	mirrorRegion                    string
+	registration                    bool
 }
 
 // serve runs the local control plane (assembled in internal/localplane)
@@ -84,8 +88,8 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	}
 	cfg := localplane.Config{
 		DataDir: o.dataDir, Addr: o.addr, Stdout: a.stdout, StepTimeout: o.stepTimeout, Heartbeat: o.heartbeat,
-		AnsiblePlaybook: o.ansiblePlaybook,
-		Log:             slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level})),
+		AnsiblePlaybook: o.ansiblePlaybook, Registration: o.registration,
+		Log: slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level})),
 	}
 	retention, err := deploy.ParseRetention(o.backupRetention)
 	if err != nil {

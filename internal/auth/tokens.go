@@ -50,6 +50,9 @@ func HashToken(secret string) string {
 type Tokens struct {
 	store deploy.TokenStore
 	now   func() time.Time
+	// accounts, set by NewAccounts, decides whether a session token's
+	// account may still sign in; without it session tokens are refused.
+	accounts deploy.AccountStore
 }
 
 // NewTokens returns Tokens kept in store; now defaults to time.Now.
@@ -85,6 +88,14 @@ func (t *Tokens) Authenticate(r *http.Request) (control.Caller, error) {
 	// letting a near miss in.
 	if subtle.ConstantTimeCompare([]byte(tok.Hash), []byte(hash)) != 1 || tok.User == "" {
 		return control.Caller{}, httpapi.ErrUnauthenticated
+	}
+	if !tok.ExpiresAt.IsZero() && !t.now().Before(tok.ExpiresAt) {
+		return control.Caller{}, httpapi.ErrUnauthenticated
+	}
+	if tok.Session {
+		if err := t.sessionAllowed(r.Context(), tok.User); err != nil {
+			return control.Caller{}, err
+		}
 	}
 	return control.Caller{User: tok.User, Admin: tok.Admin}, nil
 }
@@ -124,15 +135,38 @@ func (t *Tokens) Create(ctx context.Context, user string, admin bool, name strin
 	if len(errs) > 0 {
 		return "", errors.Join(errs...)
 	}
+	return t.create(ctx, deploy.Token{User: user, Admin: admin, Name: name})
+}
+
+// create stores tok under a new secret and returns the secret.
+func (t *Tokens) create(ctx context.Context, tok deploy.Token) (string, error) {
 	secret, err := NewToken()
 	if err != nil {
 		return "", err
 	}
-	tok := deploy.Token{Hash: HashToken(secret), User: user, Admin: admin, Name: name, CreatedAt: t.now()}
+	tok.Hash, tok.CreatedAt = HashToken(secret), t.now()
 	if err := t.store.PutToken(ctx, tok); err != nil {
-		return "", fmt.Errorf("auth: store token for %s: %w", user, err)
+		return "", fmt.Errorf("auth: store token for %s: %w", tok.User, err)
 	}
 	return secret, nil
+}
+
+// sessionAllowed lets a password sign-in's token through only while its
+// account is approved, so that disabling an account ends its sessions.
+func (t *Tokens) sessionAllowed(ctx context.Context, user string) error {
+	if t.accounts == nil {
+		return httpapi.ErrUnauthenticated
+	}
+	acc, err := t.accounts.GetAccount(ctx, user)
+	switch {
+	case deploy.IsKind(err, deploy.KindNotFound):
+		return httpapi.ErrUnauthenticated
+	case err != nil:
+		return fmt.Errorf("auth: look up the account of a session: %w", err)
+	case acc.Status != deploy.AccountApproved:
+		return httpapi.ErrUnauthenticated
+	}
+	return nil
 }
 
 func checkUser(user string) error {

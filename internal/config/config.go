@@ -34,6 +34,13 @@ const (
 	EnvAdminClaim      = "EDEN_ADMIN_CLAIM"
 	EnvAdminGroup      = "EDEN_ADMIN_GROUP"
 	EnvBackupRetention = "EDEN_BACKUP_RETENTION"
+	// The web console's sign-in (internal/console): empty URL, no console.
+	EnvConsoleURL          = "EDEN_CONSOLE_URL"
+	EnvConsoleClientID     = "EDEN_CONSOLE_CLIENT_ID"
+	EnvConsoleAuthorizeURL = "EDEN_CONSOLE_AUTHORIZE_URL"
+	EnvConsoleTokenURL     = "EDEN_CONSOLE_TOKEN_URL"
+	EnvConsoleSignUpURL    = "EDEN_CONSOLE_SIGNUP_URL"
+	EnvConsoleLogoutURL    = "EDEN_CONSOLE_LOGOUT_URL"
 )
 
 // Var describes one environment variable.
@@ -56,6 +63,13 @@ var Vars = map[string]Var{
 	EnvAdminClaim:      {EnvAdminClaim, false, `the JWT claim listing the caller's groups, e.g. "cognito:groups" (empty: nobody is an admin)`},
 	EnvAdminGroup:      {EnvAdminGroup, false, `the group in that claim that makes an admin, e.g. "admin"`},
 	EnvBackupRetention: {EnvBackupRetention, false, `how many backups are kept, on the database servers and off them, such as "7d4w" (7 daily, 4 weekly)`},
+
+	EnvConsoleURL:          {EnvConsoleURL, false, "the web console's URL, where the hosted login sends people back (empty: no console)"},
+	EnvConsoleClientID:     {EnvConsoleClientID, false, "the OAuth client ID the console signs in with"},
+	EnvConsoleAuthorizeURL: {EnvConsoleAuthorizeURL, false, "the hosted login's authorization endpoint"},
+	EnvConsoleTokenURL:     {EnvConsoleTokenURL, false, "the hosted login's token endpoint"},
+	EnvConsoleSignUpURL:    {EnvConsoleSignUpURL, false, "the hosted login's sign-up page, when people may register themselves"},
+	EnvConsoleLogoutURL:    {EnvConsoleLogoutURL, false, "the hosted login's logout endpoint"},
 }
 
 // Function is one Lambda function of template.yaml.
@@ -97,7 +111,8 @@ var backupTaskEnv = append(append([]string(nil), taskEnv...), EnvBackupRetention
 
 // Functions are the Lambda functions, by logical ID.
 var Functions = map[string]Function{
-	API:               {API, "functions/api", []string{EnvTable, EnvBucket, EnvParameterPrefix, EnvStateMachineARN, EnvDocumentName, EnvRunRetention, EnvAdminClaim, EnvAdminGroup}},
+	API: {API, "functions/api", []string{EnvTable, EnvBucket, EnvParameterPrefix, EnvStateMachineARN, EnvDocumentName, EnvRunRetention, EnvAdminClaim, EnvAdminGroup,
+		EnvConsoleURL, EnvConsoleClientID, EnvConsoleAuthorizeURL, EnvConsoleTokenURL, EnvConsoleSignUpURL, EnvConsoleLogoutURL}},
 	StartRun:          {StartRun, "functions/startrun", taskEnv},
 	PrepareStep:       {PrepareStep, "functions/preparestep", backupTaskEnv},
 	DispatchStep:      {DispatchStep, "functions/dispatchstep", taskEnv},
@@ -133,6 +148,15 @@ type Config struct {
 	StepTimeout     time.Duration
 	// BackupRetention is zero (deploy.DefaultRetention) unless set.
 	BackupRetention deploy.Retention
+	// Console is the web console's sign-in; its URL is empty when the
+	// stack serves no console.
+	Console Console
+}
+
+// Console is how the web console served by the API function signs people
+// in: the hosted login's OAuth 2.0 endpoints (authorization code + PKCE).
+type Console struct {
+	URL, ClientID, AuthorizeURL, TokenURL, SignUpURL, LogoutURL string
 }
 
 // Load reads the variables that function (a logical ID of Functions)
@@ -192,6 +216,18 @@ func (c *Config) set(name, val string) error {
 			return err
 		}
 		c.BackupRetention = r
+	case EnvConsoleURL:
+		c.Console.URL = val
+	case EnvConsoleClientID:
+		c.Console.ClientID = val
+	case EnvConsoleAuthorizeURL:
+		c.Console.AuthorizeURL = val
+	case EnvConsoleTokenURL:
+		c.Console.TokenURL = val
+	case EnvConsoleSignUpURL:
+		c.Console.SignUpURL = val
+	case EnvConsoleLogoutURL:
+		c.Console.LogoutURL = val
 	case EnvRunRetention, EnvStepTimeout:
 		d, err := time.ParseDuration(val)
 		if err != nil || d < 0 {

@@ -148,6 +148,12 @@ type Token struct {
 	Admin     bool      `json:"admin"`
 	Name      string    `json:"name,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
+	// Session marks a token made by signing in with a local account's
+	// password: it is valid only while the account is approved.
+	Session bool `json:"session,omitempty"`
+	// ExpiresAt, when set, ends the token (sessions expire; API tokens
+	// made by admins do not).
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
 }
 
 // TokenStore keeps local API tokens.

@@ -105,6 +105,7 @@ type Config struct {
 	Lifecycle   LifecycleEvents         // optional: without it POST /v1/admin/lifecycle-events answers 501
 	Fleet       FleetRegistry           // optional: without it the /v1/admin/fleet routes answer 501
 	Backups     BackupLister            // optional: without it the backup routes answer 501
+	Accounts    AccountService          // optional: without it the /v1/accounts and /v1/sessions routes answer 501
 	Log         *slog.Logger            // default slog.Default()
 	Now         func() time.Time        // default time.Now
 	Build       *buildinfo.Info         // what GET /v1/version says; default buildinfo.Get()

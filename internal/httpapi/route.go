@@ -41,7 +41,7 @@ type call struct {
 }
 
 func (a *API) table() []route {
-	return []route{
+	return append([]route{
 		{method: "GET", pattern: "/v1/health", public: true, h: a.health},
 		{method: "GET", pattern: "/v1/openapi.yaml", public: true, h: a.openapi},
 		{method: "GET", pattern: "/v1/version", public: true, h: a.version},
@@ -64,7 +64,7 @@ func (a *API) table() []route {
 		{method: "POST", pattern: "/v1/admin/lifecycle-events", body: true, h: a.lifecycleEvent},
 		{method: "PUT", pattern: "/v1/admin/fleet/groups/{group}", body: true, h: a.putGroupTags},
 		{method: "PUT", pattern: "/v1/admin/fleet/instances/{instance}", body: true, h: a.putInstanceAddress},
-	}
+	}, a.accountRoutes()...)
 }
 
 // wrap turns a route into a handler: authentication, body limits,

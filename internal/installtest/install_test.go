@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -48,15 +49,18 @@ func TestInstall(t *testing.T) {
 	t.Run("dry-run-bare", func(t *testing.T) { t.Parallel(); testDryRunBare(t) })
 }
 
-// newDeployment is the test's deployment on servers: the default Eden and
-// web2py repositories (served by repos as GitHub would), the default
-// template with one prepopulate option beyond it (locations/NZ, New
-// Zealand's map configuration), and settings whose values need escaping.
-func newDeployment(t *testing.T, servers []deploy.ServerSpec, typ deploy.InstanceType) *deploy.Deployment {
+// newDeployment is the test's deployment on servers: Eden and web2py
+// served by repos, at the default refs (Eden's master, web2py's 2.21.2
+// commit), the default template with one prepopulate option beyond it
+// (locations/NZ, New Zealand's map configuration), and settings whose
+// values need escaping.
+func newDeployment(t *testing.T, repos *gitRepos, servers []deploy.ServerSpec, typ deploy.InstanceType) *deploy.Deployment {
 	t.Helper()
 	now := time.Now()
 	spec := deploy.Spec{
 		Name:        `Eden "install test" {{ name }}`,
+		Eden:        deploy.Repo{URL: repos.url("sahana/eden.git")},
+		Web2py:      deploy.Repo{URL: repos.url("web2py/web2py.git")},
 		Country:     "NZ",
 		Prepopulate: []string{"locations/NZ"},
 		AdminEmail:  adminEmail,
@@ -70,8 +74,8 @@ func newDeployment(t *testing.T, servers []deploy.ServerSpec, typ deploy.Instanc
 	if err != nil {
 		t.Fatalf("NewDeployment: %v", err)
 	}
-	if d.Eden != deploy.DefaultEdenRepo || d.Web2py != deploy.DefaultWeb2pyRepo {
-		t.Fatalf("the deployment does not use the default repositories: %v %v", d.Eden, d.Web2py)
+	if d.Eden.Branch != deploy.DefaultEdenRepo.Branch || d.Web2py.Branch != deploy.DefaultWeb2pyRepo.Branch {
+		t.Fatalf("the deployment does not check out the default refs: %v %v", d.Eden, d.Web2py)
 	}
 	return d
 }
@@ -105,8 +109,8 @@ func testDryRunBare(t *testing.T) {
 	testpeer.LookPath(t, "ansible-playbook")
 	c := testhost.StartDebian(t, 1, testhost.WithAptProxy())
 	h := c.Hosts[0]
-	serveSources(t, c)
-	d := newDeployment(t, []deploy.ServerSpec{{Host: h.Addr, Role: deploy.RoleAll}}, deploy.InstanceDemo)
+	repos := serveSources(t, c)
+	d := newDeployment(t, repos, []deploy.ServerSpec{{Host: h.Addr, Role: deploy.RoleAll}}, deploy.InstanceDemo)
 	p := newPlane(t, "dry-run-bare", c, d)
 	p.packages = "none"
 	t.Cleanup(p.report)
@@ -299,10 +303,12 @@ if t.errors:
 db.commit()
 print("queued %d" % t.id)
 `
-	script := "/tmp/installtest-queue.py"
+	// In the instance's home: a server's /tmp is a tmpfs of its own.
+	script := inst.Type.Home() + "/installtest_queue.py"
 	if err := os.WriteFile(filepath.Join(eden.Root, script), []byte(queue), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	defer os.Remove(filepath.Join(eden.Root, script))
 	out := sh(t, eden, "sh", "-c", `cd "$1" && runuser -u web2py -- python3 web2py.py --no-banner -S eden -M -R "$2"`, "sh", inst.Type.Home(), script)
 	var id int
 	for _, l := range strings.Split(out, "\n") {
@@ -510,7 +516,7 @@ func testAllInOne(t *testing.T) {
 	c := distroServers(t, 1, testhost.Debian12)
 	h := c.Hosts[0]
 	repos := serveSources(t, c)
-	d := newDeployment(t, []deploy.ServerSpec{{Host: h.Addr, Role: deploy.RoleAll}}, deploy.InstanceProd)
+	d := newDeployment(t, repos, []deploy.ServerSpec{{Host: h.Addr, Role: deploy.RoleAll}}, deploy.InstanceProd)
 	p := newPlane(t, "all-in-one", c, d)
 	t.Cleanup(p.report)
 	typ := deploy.InstanceProd
@@ -563,6 +569,7 @@ func testAllInOne(t *testing.T) {
 			t.Errorf("the half-done checkout was not finished: %v", err)
 		}
 	}
+	inst.Status = deploy.InstanceFailed
 	p.requireNoChange(p.run("deploy again", deploy.RunRequest{Kind: deploy.RunDeploy, Instance: typ}), "deploy again")
 	inst.Status = deploy.InstanceDeployed
 
@@ -669,22 +676,29 @@ func testAllInOne(t *testing.T) {
 	t.Run("day two", func(t *testing.T) { checkDayTwo(t, p, h, h, h, inst, d.Instance(deploy.InstanceDemo)) })
 }
 
-// logFirstRun logs how long Eden's first run (tables and prepopulate) of r
-// took, from the task times in the run log.
+// logFirstRun logs how long r took, and Eden's own account of its first run
+// (tables, each prepopulate set), which the eden role puts in the run log.
 func logFirstRun(t *testing.T, p *plane, r *deploy.Run) {
 	t.Helper()
 	var total time.Duration
 	for _, s := range r.Steps {
 		total += s.FinishedAt.Sub(s.StartedAt)
 	}
-	t.Logf("timing: %s %s: %v in all", p.label, r.Kind, total.Round(100*time.Millisecond))
+	var eden []string
+	for _, m := range regexp.MustCompile(`"([^"]*\(\d+\.\d+ sec\))"`).FindAllStringSubmatch(p.logText(r.ID), -1) {
+		eden = append(eden, m[1])
+	}
+	t.Logf("timing: %s %s: %v in all; Eden's first run: %s", p.label, r.Kind, total.Round(100*time.Millisecond), strings.Join(eden, "; "))
+	if len(eden) == 0 {
+		t.Errorf("the run log does not say what Eden's first run did")
+	}
 }
 
 func testThreeTier(t *testing.T) {
 	c := servers(t, 3)
 	db, eden, web := c.Hosts[0], c.Hosts[1], c.Hosts[2]
-	serveSources(t, c)
-	d := newDeployment(t, []deploy.ServerSpec{
+	repos := serveSources(t, c)
+	d := newDeployment(t, repos, []deploy.ServerSpec{
 		{Host: db.Addr, Role: deploy.RoleDB},
 		{Host: eden.Addr, Role: deploy.RoleEden},
 		{Host: web.Addr, Role: deploy.RoleWebServer},
@@ -748,8 +762,8 @@ func testThreeTier(t *testing.T) {
 func testUbuntu(t *testing.T) {
 	c := distroServers(t, 1, testhost.Ubuntu2404)
 	h := c.Hosts[0]
-	serveSources(t, c)
-	d := newDeployment(t, []deploy.ServerSpec{{Host: h.Addr, Role: deploy.RoleAll}}, deploy.InstanceProd)
+	repos := serveSources(t, c)
+	d := newDeployment(t, repos, []deploy.ServerSpec{{Host: h.Addr, Role: deploy.RoleAll}}, deploy.InstanceProd)
 	p := newPlane(t, "all-in-one", c, d)
 	t.Cleanup(p.report)
 	typ := deploy.InstanceProd

@@ -79,9 +79,12 @@ func moduleRoot() (string, error) {
 
 // gitRepos are the real Eden and web2py repositories (and web2py's
 // submodules), served read-only by git daemon on a cluster's gateway at
-// the paths GitHub serves them: each server rewrites https://github.com/
-// to the daemon, so the deployment's default repository URLs and web2py's
-// submodule URLs resolve as they would on the Internet.
+// the paths GitHub serves them. Each server rewrites
+// https://github.com/web2py/ to the daemon, so web2py's own submodule URLs
+// resolve as they would on the Internet. The deployment names the daemon's
+// URLs of Eden and web2py (the default refs): had the servers rewritten
+// those too, git would report the remote's URL as the daemon's, and
+// Ansible's git module would take every pull for a changed remote.
 type gitRepos struct {
 	dir  string // the daemon's base path: sahana/eden.git, web2py/...
 	base string // git://gateway:port
@@ -125,10 +128,14 @@ func serveSources(t *testing.T, c *testhost.Cluster) *gitRepos {
 	g.base = "git://" + net.JoinHostPort(c.Gateway, strconv.Itoa(port))
 	startGitDaemon(t, g.dir, c.Gateway, port)
 	for _, h := range c.Hosts {
-		sh(t, h, "git", "config", "--system", "url."+g.base+"/.insteadOf", "https://github.com/")
+		sh(t, h, "git", "config", "--system", "url."+g.base+"/web2py/.insteadOf", "https://github.com/web2py/")
 	}
 	return g
 }
+
+// url is where the daemon serves the repository GitHub has at path
+// ("sahana/eden.git").
+func (g *gitRepos) url(path string) string { return g.base + "/" + path }
 
 // startGitDaemon serves base on addr:port until the test ends. It runs
 // git-daemon itself (not the git wrapper, which would leave its child

@@ -3,9 +3,10 @@
 // statemachine/run.asl.json (its journal in the same file), the SSH runner
 // with run logs on disk, directory blobs, 0600-file secrets, and the HTTP
 // API with local bearer tokens — all in one process, all data in one
-// directory:
+// directory. The web console (internal/console) is served at "/" beside
+// the API:
 //
-//	<data>/edendeploy.db   deployments, runs, tokens, idempotency keys, workflow journal
+//	<data>/edendeploy.db   deployments, runs, tokens, accounts, idempotency keys, workflow journal
 //	<data>/blobs/          rendered bundles
 //	<data>/secrets/        database and admin passwords, HMAC and SSH keys (0600)
 //	<data>/logs/           run logs
@@ -37,6 +38,7 @@ import (
 	"github.com/edendeploy/edendeploy/infra/ansible"
 	"github.com/edendeploy/edendeploy/internal/auth"
 	blobfs "github.com/edendeploy/edendeploy/internal/blob/fs"
+	"github.com/edendeploy/edendeploy/internal/console"
 	"github.com/edendeploy/edendeploy/internal/control"
 	"github.com/edendeploy/edendeploy/internal/deploy"
 	localfleet "github.com/edendeploy/edendeploy/internal/fleet/local"
@@ -82,6 +84,13 @@ type Config struct {
 	BackupRetention deploy.Retention
 	// BackupMirror, when set, gets a further copy of every backup.
 	BackupMirror *Mirror
+	// Registration lets anyone register a local account from the web
+	// console (or POST /v1/accounts); an admin approves it before it may
+	// sign in. Off by default.
+	Registration bool
+	// BcryptCost is the cost of account password hashes; default
+	// bcrypt's (tests lower it).
+	BcryptCost int
 }
 
 // Plane is a running local control plane.
@@ -206,16 +215,27 @@ func New(ctx context.Context, cfg Config) (p *Plane, err error) {
 	if p.tokens, err = auth.NewTokens(p.store, time.Now); err != nil {
 		return nil, err
 	}
+	accounts, err := auth.NewAccounts(auth.AccountsConfig{Store: p.store, Tokens: p.tokens, Registration: cfg.Registration, BcryptCost: cfg.BcryptCost})
+	if err != nil {
+		return nil, err
+	}
 	fleet := localfleet.Open(filepath.Join(cfg.DataDir, "fleet.json"))
-	if p.handler, err = httpapi.New(httpapi.Config{
+	api, err := httpapi.New(httpapi.Config{
 		Service: svc, Auth: p.tokens, Idempotency: p.store, Tokens: p.tokens,
 		Logs: &runLogs{logs: p.logs, runs: p.store}, Log: cfg.Log,
 		Lifecycle: &lifecycle.Handler{Fleet: fleet, Scaler: svc, Completer: lifecycleDone, Log: cfg.Log},
 		Fleet:     fleet,
 		Backups:   svc,
-	}); err != nil {
+		Accounts:  accounts,
+	})
+	if err != nil {
 		return nil, err
 	}
+	web, err := console.New(console.Config{Plane: "local", Local: &console.Local{Accounts: true, Registration: cfg.Registration}})
+	if err != nil {
+		return nil, err
+	}
+	p.handler = console.Mount(api, web)
 	n, err := p.engine.Resume(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("localplane: resume runs: %w", err)
@@ -233,7 +253,7 @@ func New(ctx context.Context, cfg Config) (p *Plane, err error) {
 	return p, nil
 }
 
-// Handler is the HTTP API.
+// Handler is the HTTP API under /v1 and the web console beside it.
 func (p *Plane) Handler() http.Handler { return p.handler }
 
 // Serve greets on Stdout and serves the API on cfg.Addr until ctx ends;
@@ -270,6 +290,7 @@ func (p *Plane) Serve(ctx context.Context) error {
 // token (also kept in <data>/admin.token, 0600).
 func (p *Plane) greet(ctx context.Context, url string) error {
 	fmt.Fprintf(p.cfg.Stdout, "Eden Deploy is serving on %s (data in %s)\n", url, p.cfg.DataDir)
+	fmt.Fprintf(p.cfg.Stdout, "Web console: %s/\n", url)
 	path := filepath.Join(p.cfg.DataDir, "admin.token")
 	if _, err := os.Stat(path); err == nil {
 		return nil

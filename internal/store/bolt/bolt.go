@@ -23,6 +23,7 @@
 //	store.idempotency_expiry 8-byte expiry + key → ""
 //	store.tokens            token hash → token JSON
 //	store.backups           one nested bucket per deployment ID: backups (see backups.go)
+//	store.accounts          e-mail → local account JSON (with its password hash)
 //
 // Runs list newest first by run ID, which deploy.NewID makes grow with
 // creation time. Finished runs expire Retention after they finish:
@@ -67,8 +68,9 @@ var (
 	bIdem        = []byte("store.idempotency")
 	bIdemExpiry  = []byte("store.idempotency_expiry")
 	bTokens      = []byte("store.tokens")
+	bAccounts    = []byte("store.accounts") // accounts.go
 
-	allBuckets = [][]byte{bMeta, bDeployments, bCreated, bOwners, bHosts, bInstanceIDs, bRuns, bActive, bRunExpiry, bIdem, bIdemExpiry, bTokens}
+	allBuckets = [][]byte{bMeta, bDeployments, bCreated, bOwners, bHosts, bInstanceIDs, bRuns, bActive, bRunExpiry, bIdem, bIdemExpiry, bTokens, bAccounts}
 )
 
 // Options configure a Store. Zero values take the defaults.

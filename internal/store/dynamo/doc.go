@@ -27,6 +27,7 @@
 //	IID#<instance>   CLAIM       EC2 instance belongs      dep, host, server
 //	IDEM#<key>       IDEM        idempotency record        doc, status, ttl
 //	TOKEN#<hash>     TOKEN       local API token           doc
+//	ACCOUNT#<email>  ACCOUNT     local account (accounts.go) doc, ver, GSI2PK=ACCOUNTS, GSI2SK=<created>#<email>
 //
 // doc is the record's JSON (package record), gzip-compressed when larger
 // than 8 KiB (enc says which). <created> is record.CreatedKey: fixed-width
