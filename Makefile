@@ -11,10 +11,12 @@ ADDR         ?= 127.0.0.1:8080
 # need besides.
 RUN_PACKAGES := ansible-core openssh-client python3
 # chromium: the web console's tests drive it (internal/e2e, chromedp).
-APT_PACKAGES := $(RUN_PACKAGES) ansible-lint openssh-server iproute2 debootstrap git chromium
+# pebble (Let's Encrypt's test CA) and curl: the HTTPS install test.
+APT_PACKAGES := $(RUN_PACKAGES) ansible-lint openssh-server iproute2 debootstrap git chromium pebble curl
 NPM_PACKAGES := dynalite@4.0.0 asl-validator@4.0.0
 # Packages whose tests exercise concurrency; they also run under -race.
-RACE_PKGS    := ./internal/store/... ./internal/workflow/... ./internal/runlog/... ./internal/control/...
+RACE_PKGS    := ./internal/store/... ./internal/workflow/... ./internal/runlog/... ./internal/control/... \
+                ./internal/trigger/... ./internal/notify/...
 
 export EDEN_NODE_MODULES := $(CURDIR)/$(NODE_DIR)/node_modules
 

@@ -9,7 +9,8 @@ RIE            := $(CURDIR)/.cache/bin/aws-lambda-rie
 # Logical ID (template.yaml) -> package directory under functions/.
 LAMBDA_FUNCTIONS := ApiFunction:api StartRunFunction:startrun PrepareStepFunction:preparestep \
 	DispatchStepFunction:dispatchstep RecordStepFunction:recordstep FinishRunFunction:finishrun \
-	CompleteLifecycleFunction:completelifecycle SsmStatusFunction:ssmstatus LifecycleFunction:lifecycle
+	CompleteLifecycleFunction:completelifecycle SsmStatusFunction:ssmstatus LifecycleFunction:lifecycle \
+	ScheduleFunction:schedule PlanDeliveriesFunction:plandeliveries DeliverWebhookFunction:deliverwebhook
 
 # One target per function, as SAM calls them: make build-<LogicalId>
 # with ARTIFACTS_DIR set. Static arm64 binaries named bootstrap

@@ -19,6 +19,15 @@ var Run []byte
 // RunMachine is the logical name of the run state machine.
 const RunMachine = "run"
 
+// Notify is the definition of the notify state machine (notify.asl.json),
+// which delivers a notice to a deployment's webhooks (internal/notify).
+//
+//go:embed notify.asl.json
+var Notify []byte
+
+// NotifyMachine is the logical name of the notify state machine.
+const NotifyMachine = "notify"
+
 var substitution = regexp.MustCompile(`\$\{([A-Za-z0-9]+)\}`)
 
 // Substitutions returns the names of the ${Name} placeholders in def,

@@ -50,6 +50,9 @@ type request struct {
 	method, path string
 	body         any // marshalled as JSON when not nil
 	header       map[string]string
+	// noIdempotency sends a POST without an Idempotency-Key: the routes
+	// whose response holds a secret refuse one (tokens, webhooks).
+	noIdempotency bool
 }
 
 // response is a successful API response.
@@ -71,7 +74,7 @@ func (a *app) call(ctx context.Context, req request) (*response, error) {
 		}
 	}
 	key := ""
-	if req.method == http.MethodPost && req.path != "/v1/tokens" {
+	if req.method == http.MethodPost && req.path != "/v1/tokens" && !req.noIdempotency {
 		var b [16]byte
 		_, _ = rand.Read(b[:])
 		key = "edenctl-" + hex.EncodeToString(b[:])

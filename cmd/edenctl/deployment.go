@@ -20,12 +20,15 @@ import (
 
 // specFile is the YAML a deployment is created from: the fields of
 // deploy.Spec and the paths of the files edenctl reads and sends with it
-// (the SSH private key, the administrator's password), which the control
-// plane keeps only in its secret store.
+// (the SSH private key, the administrator's password, and the first
+// instance's own certificate chain and key in TLS mode own), which the
+// control plane keeps only in its secret store.
 type specFile struct {
 	deploy.Spec       `yaml:",inline"`
 	SSHPrivateKeyFile string `yaml:"ssh_private_key_file"`
 	AdminPasswordFile string `yaml:"admin_password_file"`
+	TLSCertificate    string `yaml:"tls_certificate_file,omitempty"`
+	TLSPrivateKey     string `yaml:"tls_private_key_file,omitempty"`
 }
 
 // readSpec reads a spec file (or stdin for "-"); a relative file path in
@@ -74,6 +77,16 @@ func (a *app) readSpec(path string) (httpapi.CreateDeploymentRequest, error) {
 		// A file's last newline is not part of the password.
 		pw = strings.TrimSuffix(strings.TrimSuffix(pw, "\n"), "\r")
 		req.AdminPassword = &pw
+	}
+	if sf.TLSCertificate != "" {
+		if req.Spec.Instance.TLS.Certificate, err = readRelative("TLS certificate chain", sf.TLSCertificate); err != nil {
+			return req, err
+		}
+	}
+	if sf.TLSPrivateKey != "" {
+		if req.Spec.Instance.TLS.PrivateKey, err = readRelative("TLS private key", sf.TLSPrivateKey); err != nil {
+			return req, err
+		}
 	}
 	return req, nil
 }

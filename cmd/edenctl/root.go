@@ -56,10 +56,12 @@ exit status: 0 success, 1 a run failed or the API refused, 2 usage error`,
 		logsCommand,
 		runCommand,
 		runsCommand,
+		scheduleCommand,
 		serveCommand,
 		taskCommand,
 		tokenCommand,
 		versionCommand,
+		webhookCommand,
 	} {
 		root.AddCommand(c(a))
 	}

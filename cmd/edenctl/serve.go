@@ -24,6 +24,9 @@ in <data dir>/admin.token. The web console is served at / beside the API
 (--registration lets people register accounts there). SIGINT or SIGTERM stop it gracefully; runs still
 running resume on the next start.
 
+Schedules fire while it serves; slots missed while it was stopped fire
+once on start (--missed-fires once) or not at all (skip).
+
 With --roles test, the recording test roles install nothing: each host
 records under --record-dir what it was given (for demos and tests).
 
@@ -53,6 +56,8 @@ $AWS_SECRET_ACCESS_KEY.`,
 	fs.StringVar(&o.mirrorEndpoint, "backup-mirror-endpoint", "", "the `URL` of an S3-compatible endpoint that keeps a further copy of every backup")
 	fs.StringVar(&o.mirrorBucket, "backup-mirror-bucket", "", "the mirror's `BUCKET`")
 	fs.StringVar(&o.mirrorRegion, "backup-mirror-region", "us-east-1", "the mirror's `REGION`")
+	fs.StringVar(&o.missedFires, "missed-fires", "once", "schedule slots missed while stopped: once (fire each such schedule once on start) or skip")
+	fs.DurationVar(&o.webhookBackoff, "webhook-backoff", 0, "the wait after a webhook delivery's first failed attempt, doubling after each (default 10s)")
 	fs.BoolVar(&o.registration, "registration", false, "let people register accounts in the web console (an admin approves each)")
 	_ = cmd.MarkFlagDirname("data-dir")
 	_ = cmd.MarkFlagDirname("record-dir")
@@ -68,6 +73,8 @@ type serveOptions struct {
 	backupRetention                 string
 	mirrorEndpoint, mirrorBucket    string
 	mirrorRegion                    string
+	missedFires                     string
+	webhookBackoff                  time.Duration
 	registration                    bool
 }
 
@@ -88,7 +95,7 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	}
 	cfg := localplane.Config{
 		DataDir: o.dataDir, Addr: o.addr, Stdout: a.stdout, StepTimeout: o.stepTimeout, Heartbeat: o.heartbeat,
-		AnsiblePlaybook: o.ansiblePlaybook, Registration: o.registration,
+		AnsiblePlaybook: o.ansiblePlaybook, Registration: o.registration, MissedFires: o.missedFires, WebhookBackoff: o.webhookBackoff,
 		Log: slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level})),
 	}
 	retention, err := deploy.ParseRetention(o.backupRetention)

@@ -11,7 +11,7 @@ import (
 
 func main() {
 	lambdafn.Main(config.FinishRun, func(a *lambdafn.App, _ context.Context) (any, error) {
-		t, err := a.Tasks()
+		t, err := a.NotifyingTasks()
 		if err != nil {
 			return nil, err
 		}

@@ -22,7 +22,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 )
@@ -40,6 +42,8 @@ const (
 	EndpointSFN         = "AWS_ENDPOINT_URL_SFN"
 	EndpointAutoScaling = "AWS_ENDPOINT_URL_AUTO_SCALING"
 	EndpointEC2         = "AWS_ENDPOINT_URL_EC2"
+	EndpointScheduler   = "AWS_ENDPOINT_URL_SCHEDULER"
+	EndpointEventBridge = "AWS_ENDPOINT_URL_EVENTBRIDGE"
 )
 
 // Clients are the SDK clients, built once at cold start.
@@ -51,6 +55,8 @@ type Clients struct {
 	SFN         *sfn.Client
 	AutoScaling *autoscaling.Client
 	EC2         *ec2.Client
+	Scheduler   *scheduler.Client
+	EventBridge *eventbridge.Client
 }
 
 // New loads the SDK configuration and builds the clients. getenv is
@@ -79,6 +85,8 @@ func New(ctx context.Context, getenv func(string) string) (*Clients, error) {
 	c.SFN = sfn.NewFromConfig(cfg)
 	c.AutoScaling = autoscaling.NewFromConfig(cfg)
 	c.EC2 = ec2.NewFromConfig(cfg)
+	c.Scheduler = scheduler.NewFromConfig(cfg)
+	c.EventBridge = eventbridge.NewFromConfig(cfg)
 	return c, nil
 }
 

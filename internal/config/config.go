@@ -34,6 +34,10 @@ const (
 	EnvAdminClaim      = "EDEN_ADMIN_CLAIM"
 	EnvAdminGroup      = "EDEN_ADMIN_GROUP"
 	EnvBackupRetention = "EDEN_BACKUP_RETENTION"
+	// Schedules (EventBridge Scheduler) and notifications.
+	EnvScheduleGroup  = "EDEN_SCHEDULE_GROUP"
+	EnvScheduleTarget = "EDEN_SCHEDULE_FUNCTION_ARN"
+	EnvSchedulerRole  = "EDEN_SCHEDULER_ROLE_ARN"
 	// The web console's sign-in (internal/console): empty URL, no console.
 	EnvConsoleURL          = "EDEN_CONSOLE_URL"
 	EnvConsoleClientID     = "EDEN_CONSOLE_CLIENT_ID"
@@ -63,6 +67,9 @@ var Vars = map[string]Var{
 	EnvAdminClaim:      {EnvAdminClaim, false, `the JWT claim listing the caller's groups, e.g. "cognito:groups" (empty: nobody is an admin)`},
 	EnvAdminGroup:      {EnvAdminGroup, false, `the group in that claim that makes an admin, e.g. "admin"`},
 	EnvBackupRetention: {EnvBackupRetention, false, `how many backups are kept, on the database servers and off them, such as "7d4w" (7 daily, 4 weekly)`},
+	EnvScheduleGroup:   {EnvScheduleGroup, true, "the EventBridge Scheduler schedule group of the stack's schedules"},
+	EnvScheduleTarget:  {EnvScheduleTarget, true, "the ARN of the schedule function the schedules invoke"},
+	EnvSchedulerRole:   {EnvSchedulerRole, true, "the ARN of the role EventBridge Scheduler assumes to invoke it"},
 
 	EnvConsoleURL:          {EnvConsoleURL, false, "the web console's URL, where the hosted login sends people back (empty: no console)"},
 	EnvConsoleClientID:     {EnvConsoleClientID, false, "the OAuth client ID the console signs in with"},
@@ -95,7 +102,17 @@ const (
 	API               = "ApiFunction"
 	SSMStatus         = "SsmStatusFunction"
 	Lifecycle         = "LifecycleFunction"
+	// Schedule fires a schedule's slot (EventBridge Scheduler invokes it);
+	// PlanDeliveries and DeliverWebhook are the notify state machine's
+	// tasks (${<LogicalID>Arn} in statemachine/notify.asl.json).
+	Schedule       = "ScheduleFunction"
+	PlanDeliveries = "PlanDeliveriesFunction"
+	DeliverWebhook = "DeliverWebhookFunction"
 )
+
+// NotifyTaskFunctions are the logical IDs of the notify state machine's
+// task functions.
+var NotifyTaskFunctions = []string{PlanDeliveries, DeliverWebhook}
 
 // TaskFunctions are the logical IDs of the six task functions.
 var TaskFunctions = []string{StartRun, PrepareStep, DispatchStep, RecordStep, FinishRun, CompleteLifecycle}
@@ -112,6 +129,7 @@ var backupTaskEnv = append(append([]string(nil), taskEnv...), EnvBackupRetention
 // Functions are the Lambda functions, by logical ID.
 var Functions = map[string]Function{
 	API: {API, "functions/api", []string{EnvTable, EnvBucket, EnvParameterPrefix, EnvStateMachineARN, EnvDocumentName, EnvRunRetention, EnvAdminClaim, EnvAdminGroup,
+		EnvScheduleGroup, EnvScheduleTarget, EnvSchedulerRole,
 		EnvConsoleURL, EnvConsoleClientID, EnvConsoleAuthorizeURL, EnvConsoleTokenURL, EnvConsoleSignUpURL, EnvConsoleLogoutURL}},
 	StartRun:          {StartRun, "functions/startrun", taskEnv},
 	PrepareStep:       {PrepareStep, "functions/preparestep", backupTaskEnv},
@@ -121,6 +139,9 @@ var Functions = map[string]Function{
 	CompleteLifecycle: {CompleteLifecycle, "functions/completelifecycle", taskEnv},
 	SSMStatus:         {SSMStatus, "functions/ssmstatus", []string{EnvBucket, EnvDocumentName}},
 	Lifecycle:         {Lifecycle, "functions/lifecycle", []string{EnvTable, EnvParameterPrefix, EnvStateMachineARN, EnvRunRetention}},
+	Schedule:          {Schedule, "functions/schedule", []string{EnvTable, EnvParameterPrefix, EnvStateMachineARN, EnvRunRetention}},
+	PlanDeliveries:    {PlanDeliveries, "functions/plandeliveries", []string{EnvTable}},
+	DeliverWebhook:    {DeliverWebhook, "functions/deliverwebhook", []string{EnvTable, EnvParameterPrefix}},
 }
 
 // LogicalIDs returns the functions' logical IDs, sorted.
@@ -144,6 +165,9 @@ type Config struct {
 	DocumentName    string
 	AdminClaim      string
 	AdminGroup      string
+	ScheduleGroup   string
+	ScheduleTarget  string
+	SchedulerRole   string
 	RunRetention    time.Duration
 	StepTimeout     time.Duration
 	// BackupRetention is zero (deploy.DefaultRetention) unless set.
@@ -216,6 +240,17 @@ func (c *Config) set(name, val string) error {
 			return err
 		}
 		c.BackupRetention = r
+	case EnvScheduleGroup:
+		c.ScheduleGroup = val
+	case EnvScheduleTarget, EnvSchedulerRole:
+		if !strings.HasPrefix(val, "arn:") {
+			return fmt.Errorf("is not an ARN")
+		}
+		if name == EnvScheduleTarget {
+			c.ScheduleTarget = val
+		} else {
+			c.SchedulerRole = val
+		}
 	case EnvConsoleURL:
 		c.Console.URL = val
 	case EnvConsoleClientID:

@@ -12,6 +12,8 @@ func TestLoad(t *testing.T) {
 	full := map[string]string{
 		EnvTable: "t", EnvBucket: "b", EnvParameterPrefix: "/eden", EnvStateMachineARN: "arn:aws:states:eu-west-1:1:stateMachine:run",
 		EnvDocumentName: "doc", EnvRunRetention: "2160h", EnvStepTimeout: "45m", EnvAdminClaim: "cognito:groups", EnvAdminGroup: "admin",
+		EnvScheduleGroup: "eden-schedules", EnvScheduleTarget: "arn:aws:lambda:eu-west-1:1:function:schedule",
+		EnvSchedulerRole: "arn:aws:iam::1:role/scheduler",
 	}
 	c, err := Load(API, env(full))
 	if err != nil {
@@ -19,6 +21,9 @@ func TestLoad(t *testing.T) {
 	}
 	if c.Table != "t" || c.Bucket != "b" || c.ParameterPrefix != "/eden" || c.RunRetention != 2160*time.Hour || c.AdminGroup != "admin" {
 		t.Errorf("%+v", c)
+	}
+	if c.ScheduleGroup != "eden-schedules" || c.SchedulerRole != "arn:aws:iam::1:role/scheduler" || !strings.HasSuffix(c.ScheduleTarget, ":schedule") {
+		t.Errorf("schedules: %+v", c)
 	}
 	if c.StepTimeout != 0 {
 		t.Errorf("the api does not declare %s, but read it: %v", EnvStepTimeout, c.StepTimeout)
@@ -34,6 +39,8 @@ func TestLoad(t *testing.T) {
 		{"bad prefix", StartRun, "", map[string]string{EnvParameterPrefix: "eden/"}, `EDEN_PARAMETER_PREFIX="eden/": must start with /`},
 		{"bad duration", FinishRun, "", map[string]string{EnvStepTimeout: "an hour"}, `EDEN_STEP_TIMEOUT="an hour"`},
 		{"bad arn", Lifecycle, "", map[string]string{EnvStateMachineARN: "run"}, "is not an ARN"},
+		{"missing schedule group", API, EnvScheduleGroup, nil, "EDEN_SCHEDULE_GROUP is not set"},
+		{"bad scheduler role", API, "", map[string]string{EnvSchedulerRole: "scheduler"}, `EDEN_SCHEDULER_ROLE_ARN="scheduler": is not an ARN`},
 		{"unknown function", "Nope", "", nil, `no function "Nope"`},
 	}
 	for _, tc := range tests {

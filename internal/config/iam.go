@@ -24,6 +24,10 @@ var IAM = map[string]map[string]string{
 		"ssm:CancelCommand":           "CancelRun stops the running step (runner Cancel)",
 		"states:StartExecution":       "every run starts an execution",
 		"states:StopExecution":        "CancelRun stops the execution",
+		"scheduler:CreateSchedule":    "CreateSchedule arms the schedule (trigger/aws: after an UpdateSchedule of a missing one)",
+		"scheduler:UpdateSchedule":    "CreateSchedule, PauseSchedule and ResumeSchedule arm it",
+		"scheduler:DeleteSchedule":    "DeleteSchedule and DeleteDeployment disarm schedules",
+		"events:PutEvents":            "a cancelled run, or one that could not start, is published (notify/eventbus)",
 	},
 	StartRun: {
 		"dynamodb:GetItem":    "GetRun, GetDeployment",
@@ -59,12 +63,14 @@ var IAM = map[string]map[string]string{
 		"dynamodb:GetItem":    "GetRun, GetDeployment",
 		"dynamodb:PutItem":    "UpdateRun, UpdateDeployment",
 		"dynamodb:DeleteItem": "UpdateRun of a finished run releases the active-run slot (transaction)",
+		"events:PutEvents":    "the run's end is published (Eden Deploy Run Status Change)",
 	},
 	CompleteLifecycle: {
 		"dynamodb:GetItem":                    "GetRun",
 		"dynamodb:PutItem":                    "UpdateRun (lifecycle result)",
 		"dynamodb:DeleteItem":                 "UpdateRun's transaction that finishes a run frees its slot: on the code path, not taken by this task",
 		"autoscaling:CompleteLifecycleAction": "CONTINUE or ABANDON the run's lifecycle action",
+		"events:PutEvents":                    "an ABANDON is published (Eden Deploy Lifecycle Action Abandoned)",
 	},
 	SSMStatus: {
 		"s3:GetObject":               "the command record and each host's results or output",
@@ -81,7 +87,33 @@ var IAM = map[string]map[string]string{
 		"autoscaling:DescribeTags":            "the group's eden-deploy tags",
 		"autoscaling:CompleteLifecycleAction": "ABANDON a launch that cannot join, CONTINUE a terminate of no deployment",
 		"ec2:DescribeInstances":               "the launching instance's private address",
+		"events:PutEvents":                    "an action abandoned at once, or a run that could not start, is published",
 	},
+	Schedule: {
+		"dynamodb:GetItem":            "GetSchedule, GetFire, GetDeployment, GetRun, ActiveRun",
+		"dynamodb:PutItem":            "CreateFire, UpdateFire, UpdateRun (execution ID), UpdateDeployment",
+		"dynamodb:DeleteItem":         "a run that cannot start is failed, releasing its slot (transaction)",
+		"dynamodb:ConditionCheckItem": "CreateRun checks the deployment",
+		"states:StartExecution":       "the fire starts the run's execution",
+		"events:PutEvents":            "a run that could not start is published",
+	},
+	PlanDeliveries: {
+		"dynamodb:Query":   "ListWebhooks of the notice's deployment",
+		"dynamodb:PutItem": "CreateDelivery, one per webhook",
+		"dynamodb:GetItem": "GetDelivery of one planned before",
+	},
+	DeliverWebhook: {
+		"dynamodb:GetItem": "GetDelivery, GetWebhook",
+		"dynamodb:PutItem": "UpdateDelivery records the attempt",
+		"ssm:GetParameter": "the webhook's signing secret",
+	},
+}
+
+// ImplicitIAM lists actions that a function's calls need besides their
+// own: EventBridge Scheduler checks iam:PassRole on the role a schedule's
+// target names (CreateSchedule, UpdateSchedule).
+var ImplicitIAM = map[string][]string{
+	API: {"iam:PassRole"},
 }
 
 // EventSourceIAM lists actions a function's role needs for Lambda's own

@@ -45,8 +45,16 @@ type Config struct {
 	// RunEnded, if set, is told of every run the service ends itself
 	// (cancelled, or failed to start).
 	RunEnded func(ctx context.Context, r *deploy.Run)
-	Now      func() time.Time
-	Log      *slog.Logger
+	// Schedules, Webhooks and Trigger serve schedules and webhooks
+	// (schedules.go, webhooks.go); without them those use cases fail.
+	Schedules deploy.ScheduleStore
+	Webhooks  deploy.WebhookStore
+	Trigger   ScheduleTrigger
+	// Self lists the control plane's own base URLs (or host:port), at
+	// which no webhook may point.
+	Self []string
+	Now  func() time.Time
+	Log  *slog.Logger
 }
 
 // Service runs the use cases.
@@ -122,7 +130,7 @@ func (s *Service) CreateDeployment(ctx context.Context, c Caller, req CreateRequ
 		return nil, nil, err
 	}
 	first.DeployRunID = run.ID
-	if err := s.putSecrets(ctx, d.ID, req.SSHPrivateKey, req.AdminPassword); err != nil {
+	if err := s.putSecrets(ctx, d.ID, req.SSHPrivateKey, req.AdminPassword, tlsSecrets(first, req.Spec.Instance.TLS)); err != nil {
 		return nil, nil, err
 	}
 	if err := s.cfg.Store.CreateDeployment(ctx, d, run); err != nil {
@@ -136,7 +144,7 @@ func (s *Service) CreateDeployment(ctx context.Context, c Caller, req CreateRequ
 	return d, run, nil
 }
 
-func (s *Service) putSecrets(ctx context.Context, deploymentID string, sshKey, adminPassword []byte) error {
+func (s *Service) putSecrets(ctx context.Context, deploymentID string, sshKey, adminPassword []byte, more map[string][]byte) error {
 	if adminPassword == nil {
 		adminPassword = randomSecret(18)
 	}
@@ -144,6 +152,9 @@ func (s *Service) putSecrets(ctx context.Context, deploymentID string, sshKey, a
 		deploy.SecretDBPassword:    randomSecret(24),
 		deploy.SecretAdminPassword: adminPassword,
 		deploy.SecretHMACKey:       randomSecret(32),
+	}
+	for name, v := range more {
+		secrets[name] = v
 	}
 	if len(sshKey) > 0 {
 		secrets[deploy.SecretSSHKey] = sshKey
@@ -312,6 +323,9 @@ func (s *Service) DeleteDeployment(ctx context.Context, c Caller, id string) err
 	if !deploy.IsKind(err, deploy.KindNotFound) {
 		return err
 	}
+	if err := s.dropSchedulesAndWebhooks(ctx, id); err != nil {
+		return err
+	}
 	if err := s.cfg.Store.DeleteDeployment(ctx, id); err != nil {
 		return err
 	}
@@ -349,6 +363,9 @@ func (s *Service) AddInstance(ctx context.Context, c Caller, id string, spec dep
 		return nil, nil, err
 	}
 	inst.DeployRunID = run.ID
+	if err := s.keepTLSSecrets(ctx, id, tlsSecrets(&inst, spec.TLS)); err != nil {
+		return nil, nil, err
+	}
 	if err := s.cfg.Store.AddInstance(ctx, id, d.Version, inst, run); err != nil {
 		return nil, nil, err
 	}

@@ -141,9 +141,12 @@ type Instance struct {
 	Settings Settings `json:"settings" yaml:"settings"`
 	// SettingsVersion grows by one each time Settings change; an edit must
 	// name the version it read.
-	SettingsVersion int       `json:"settings_version" yaml:"settings_version"`
-	CreatedAt       time.Time `json:"created_at" yaml:"created_at"`
-	UpdatedAt       time.Time `json:"updated_at" yaml:"updated_at"`
+	SettingsVersion int `json:"settings_version" yaml:"settings_version"`
+	// TLS is how the instance's HTTPS is done (see EffectiveTLS for an
+	// instance stored before it was recorded).
+	TLS       TLS       `json:"tls,omitzero" yaml:"tls,omitempty"`
+	CreatedAt time.Time `json:"created_at" yaml:"created_at"`
+	UpdatedAt time.Time `json:"updated_at" yaml:"updated_at"`
 }
 
 // Repo is a git repository and the ref to check out: a branch, a tag or a
@@ -190,6 +193,8 @@ type Deployment struct {
 
 	Servers   []Server   `json:"servers" yaml:"servers"`
 	Instances []Instance `json:"instances" yaml:"instances"`
+	// TLS are the default TLS options of the deployment's instances.
+	TLS TLSOptions `json:"tls,omitzero" yaml:"tls,omitempty"`
 
 	// Degraded, when not empty, says why the deployment cannot work as
 	// declared (for example its only db server left the Auto Scaling group).

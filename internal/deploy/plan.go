@@ -24,8 +24,9 @@ const (
 //
 //	deploy, add-instance   db, eden, webserver
 //	clean                  db (recreate the database), eden (prepopulate, restart)
-//	pull, restart,
-//	reconfigure            eden
+//	pull, restart          eden
+//	reconfigure            eden, webserver (000_config.py, then the site:
+//	                       URL and TLS)
 //	backup                 db
 //	scale-out (eden)       db (pg_hba lets the new host in), eden-new (the
 //	                       new host), webserver (upstreams)
@@ -76,8 +77,10 @@ func plan(d *Deployment, r *Run) ([]Step, error) {
 		return []Step{tier(RoleDB), tier(RoleEden), tier(RoleWebServer)}, nil
 	case RunClean:
 		return []Step{tier(RoleDB), tier(RoleEden)}, nil
-	case RunPull, RunRestart, RunReconfigure:
+	case RunPull, RunRestart:
 		return []Step{tier(RoleEden)}, nil
+	case RunReconfigure:
+		return []Step{tier(RoleEden), tier(RoleWebServer)}, nil
 	case RunBackup:
 		return []Step{tier(RoleDB)}, nil
 	case RunRestore:

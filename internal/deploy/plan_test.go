@@ -99,6 +99,7 @@ func TestPlanThreeTier(t *testing.T) {
 		}},
 		{"reconfigure", deploy.Run{Kind: deploy.RunReconfigure, Instance: deploy.InstanceProd}, []deploy.Step{
 			step("eden", deploy.RoleEden, "reconfigure.yml", eden1, eden2),
+			step("webserver", deploy.RoleWebServer, "reconfigure.yml", web1, web2),
 		}},
 		{"backup", deploy.Run{Kind: deploy.RunBackup, Instance: deploy.InstanceProd}, []deploy.Step{
 			step("db", deploy.RoleDB, "backup.yml", db),

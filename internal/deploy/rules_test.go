@@ -57,7 +57,7 @@ func TestNewInstance(t *testing.T) {
 					"mail.sender":      "admin@example.org",
 					"mail.approver":    "admin@example.org",
 				},
-				SettingsVersion: 1, CreatedAt: later, UpdatedAt: later,
+				SettingsVersion: 1, TLS: deploy.TLS{Mode: deploy.TLSNone}, CreatedAt: later, UpdatedAt: later,
 			}
 			if diff := cmp.Diff(want, inst); diff != "" {
 				t.Errorf("instance (-want +got):\n%s", diff)

@@ -181,9 +181,13 @@ type Run struct {
 	Settings Settings `json:"settings,omitempty"`
 	// Restore, on a restore run, is the backup it puts back.
 	Restore *RestoreSource `json:"restore,omitempty"`
-	Status  RunStatus      `json:"status"`
-	Steps   []Step         `json:"steps"`
-	Error   string         `json:"error,omitempty"`
+	// URL and TLS, on a reconfigure run that serves the instance anew,
+	// are the URL and TLS it applies (for a dry run, proposed ones).
+	URL    string    `json:"url,omitempty"`
+	TLS    *TLS      `json:"tls,omitempty"`
+	Status RunStatus `json:"status"`
+	Steps  []Step    `json:"steps"`
+	Error  string    `json:"error,omitempty"`
 	// Requester is the user who asked for the run (or "autoscaling").
 	Requester string `json:"requester,omitempty"`
 	// ExecutionID is the workflow execution that carries the run.

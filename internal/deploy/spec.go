@@ -25,6 +25,8 @@ type Spec struct {
 	SSHUser     string       `json:"ssh_user" yaml:"ssh_user"`         // default root (ssh target)
 	Servers     []ServerSpec `json:"servers" yaml:"servers"`
 	Instance    InstanceSpec `json:"instance" yaml:"instance"`
+	// TLS are the defaults of every instance's TLS options.
+	TLS TLSOptions `json:"tls,omitzero" yaml:"tls,omitempty"`
 }
 
 // ServerSpec is a server as the user declares it.
@@ -39,6 +41,9 @@ type InstanceSpec struct {
 	Type     InstanceType `json:"type" yaml:"type"`
 	URL      string       `json:"url,omitempty" yaml:"url,omitempty"`           // default http://<first web server>[:port]
 	Settings Settings     `json:"settings,omitempty" yaml:"settings,omitempty"` // on top of the derived ones
+	// TLS overrides the deployment's TLS options for this instance, and
+	// carries an own certificate and key.
+	TLS TLSSpec `json:"tls,omitzero" yaml:"tls,omitempty"`
 }
 
 // Defaults for a Spec.
@@ -69,6 +74,7 @@ func NewDeployment(spec Spec, id, owner string, now time.Time) (*Deployment, err
 		AdminEmail: spec.AdminEmail, SenderEmail: spec.SenderEmail,
 		WebServer: spec.WebServer, Database: spec.Database,
 		Target: spec.Target, SSHUser: spec.SSHUser,
+		TLS:     cloneTLSOptions(spec.TLS),
 		Version: 0, CreatedAt: now, UpdatedAt: now,
 	}
 	if d.Eden == (Repo{}) {
@@ -164,6 +170,7 @@ func NewDeployment(spec Spec, id, owner string, now time.Time) (*Deployment, err
 		add(Invalid("target", "unknown target %q: use ssh or ssm", d.Target))
 	}
 	add(ValidateServers(d.Servers))
+	add(validateTLSOptions("tls", d.TLS))
 	if spec.Instance.Type != InstanceProd && spec.Instance.Type != InstanceDemo {
 		add(Invalid("instance.type", "the first instance must be prod or demo, not %q", spec.Instance.Type))
 	}
@@ -219,12 +226,12 @@ func (d *Deployment) NewInstance(spec InstanceSpec, now time.Time) (Instance, er
 	if err := ValidateInstanceURL(field+".url", url); err != nil {
 		return Instance{}, err
 	}
-	host, port, _ := InstanceEndpoint(url)
-	for _, other := range d.Instances {
-		oh, op, _ := InstanceEndpoint(other.URL)
-		if sameHost(oh, host) && op == port {
-			return Instance{}, Conflict(field+".url", "%s is already served by the %s instance", url, other.Type)
-		}
+	tlsOf, err := d.resolveTLS(field+".url", field+".tls", url, spec.TLS, now)
+	if err != nil {
+		return Instance{}, err
+	}
+	if err := d.checkServed(field+".url", Instance{Type: spec.Type, URL: url, TLS: tlsOf}); err != nil {
+		return Instance{}, err
 	}
 	// The instance URL is what nginx serves; a different public_url would
 	// also make every later ReplaceSettings fail.
@@ -251,9 +258,39 @@ func (d *Deployment) NewInstance(spec InstanceSpec, now time.Time) (Instance, er
 		return Instance{}, err
 	}
 	return Instance{
-		Type: spec.Type, URL: url, Status: InstancePending,
+		Type: spec.Type, URL: url, Status: InstancePending, TLS: tlsOf,
 		Settings: norm, SettingsVersion: 1, CreatedAt: now, UpdatedAt: now,
 	}, nil
+}
+
+// checkServed returns a Conflict naming field if another instance of d
+// already listens on one of inst's host and ports.
+func (d *Deployment) checkServed(field string, inst Instance) error {
+	host, _ := inst.Endpoint()
+	for _, other := range d.Instances {
+		if other.Type == inst.Type {
+			continue
+		}
+		oh, _ := other.Endpoint()
+		if !sameHost(oh, host) {
+			continue
+		}
+		for _, p := range inst.ports() {
+			if slices.Contains(other.ports(), p) {
+				return Conflict(field, "%s: port %d of %s is already served by the %s instance", inst.URL, p, host, other.Type)
+			}
+		}
+	}
+	return nil
+}
+
+func cloneTLSOptions(o TLSOptions) TLSOptions {
+	o.TrustedProxies = slices.Clone(o.TrustedProxies)
+	if o.HSTSMaxAge != nil {
+		v := *o.HSTSMaxAge
+		o.HSTSMaxAge = &v
+	}
+	return o
 }
 
 // sameHost reports whether two host names are the same: DNS names are

@@ -31,7 +31,7 @@ func wantAllInOne() *deploy.Deployment {
 				"mail.sender":      "admin@example.org",
 				"mail.approver":    "admin@example.org",
 			},
-			SettingsVersion: 1, CreatedAt: now, UpdatedAt: now,
+			SettingsVersion: 1, TLS: deploy.TLS{Mode: deploy.TLSNone}, CreatedAt: now, UpdatedAt: now,
 		}},
 		CreatedAt: now, UpdatedAt: now,
 	}
@@ -147,6 +147,8 @@ func TestNewDeploymentDefaults(t *testing.T) {
 			func(d *deploy.Deployment) {
 				d.Instances[0].URL = "https://eden.example.org"
 				d.Instances[0].Settings["base.public_url"] = "https://eden.example.org"
+				// https on target ssh: Let's Encrypt by default.
+				d.Instances[0].TLS = deploy.TLS{Mode: deploy.TLSACME, ACMEDirectory: deploy.LetsEncryptProduction, HSTSMaxAge: deploy.DefaultHSTSMaxAge}
 			},
 		},
 		{

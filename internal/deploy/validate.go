@@ -211,8 +211,8 @@ func InstanceEndpoint(rawURL string) (host string, port int, err error) {
 			return "", 0, Invalid("url", "port %q is not a number", p)
 		}
 	}
-	// TLS is terminated in front of nginx (a load balancer): an https URL
-	// without a port is still served on 80.
+	// Without a port, 80 even for an https URL: only an instance whose TLS
+	// nginx terminates is served on 443 (Instance.Endpoint).
 	return u.Hostname(), port, nil
 }
 

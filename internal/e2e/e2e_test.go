@@ -126,6 +126,7 @@ func TestLocalProduct(t *testing.T) {
 	if status != 412 {
 		t.Errorf("PUT settings with a stale If-Match → %d, want 412", status)
 	}
+	checkTLS(t, alice, srv, dep, web)
 
 	// An unreachable host fails its run with the reason, and the instance
 	// is marked failed.

@@ -45,6 +45,7 @@ type Service interface {
 	StartTask(ctx context.Context, c control.Caller, id string, req control.TaskRequest) (*deploy.Run, error)
 	GetSettings(ctx context.Context, c control.Caller, id string, t deploy.InstanceType) (deploy.Settings, int, error)
 	ReplaceSettings(ctx context.Context, c control.Caller, id string, t deploy.InstanceType, s deploy.Settings, readVersion int, dryRun bool) (*deploy.Run, int, error)
+	ReplaceTLS(ctx context.Context, c control.Caller, id string, t deploy.InstanceType, req control.TLSRequest) (*deploy.Run, error)
 	ListRuns(ctx context.Context, c control.Caller, id string, p deploy.Page) ([]*deploy.Run, string, error)
 	GetRun(ctx context.Context, c control.Caller, id, runID string) (*deploy.Run, error)
 	CancelRun(ctx context.Context, c control.Caller, id, runID string) (*deploy.Run, error)
@@ -105,6 +106,8 @@ type Config struct {
 	Lifecycle   LifecycleEvents         // optional: without it POST /v1/admin/lifecycle-events answers 501
 	Fleet       FleetRegistry           // optional: without it the /v1/admin/fleet routes answer 501
 	Backups     BackupLister            // optional: without it the backup routes answer 501
+	Schedules   Schedules               // optional: without it the schedule routes answer 501
+	Webhooks    Webhooks                // optional: without it the webhook routes answer 501
 	Accounts    AccountService          // optional: without it the /v1/accounts and /v1/sessions routes answer 501
 	Log         *slog.Logger            // default slog.Default()
 	Now         func() time.Time        // default time.Now

@@ -23,8 +23,8 @@ type route struct {
 	public bool
 	// body routes take a JSON body; others refuse one.
 	body bool
-	// noIdempotency marks the one POST whose response may not be stored
-	// (a token's secret).
+	// noIdempotency marks the POSTs whose response may not be stored
+	// (a token's secret, a webhook's secret).
 	noIdempotency bool
 	h             func(*call) error
 }
@@ -56,6 +56,7 @@ func (a *API) table() []route {
 		{method: "POST", pattern: "/v1/deployments/{id}/instances/{type}/tasks", body: true, h: a.startTask},
 		{method: "GET", pattern: "/v1/deployments/{id}/backups", h: a.listBackups},
 		{method: "GET", pattern: "/v1/deployments/{id}/backups/{backup}", h: a.getBackup},
+		{method: "PUT", pattern: "/v1/deployments/{id}/instances/{type}/tls", body: true, h: a.putTLS},
 		{method: "GET", pattern: "/v1/deployments/{id}/runs", h: a.listRuns},
 		{method: "GET", pattern: "/v1/deployments/{id}/runs/{run}", h: a.getRun},
 		{method: "POST", pattern: "/v1/deployments/{id}/runs/{run}/cancel", h: a.cancelRun},
@@ -64,7 +65,7 @@ func (a *API) table() []route {
 		{method: "POST", pattern: "/v1/admin/lifecycle-events", body: true, h: a.lifecycleEvent},
 		{method: "PUT", pattern: "/v1/admin/fleet/groups/{group}", body: true, h: a.putGroupTags},
 		{method: "PUT", pattern: "/v1/admin/fleet/instances/{instance}", body: true, h: a.putInstanceAddress},
-	}, a.accountRoutes()...)
+	}, append(a.accountRoutes(), a.scheduleRoutes()...)...)
 }
 
 // wrap turns a route into a handler: authentication, body limits,
@@ -97,7 +98,7 @@ func (a *API) wrap(rt route) http.Handler {
 				return
 			}
 			if rt.noIdempotency && r.Header.Get("Idempotency-Key") != "" {
-				a.fail(c, badRequest("Idempotency-Key", "is not supported here: a token's secret is never stored, so its response cannot be replayed"))
+				a.fail(c, badRequest("Idempotency-Key", "is not supported here: the response holds a secret that is never stored, so it cannot be replayed"))
 				return
 			}
 			a.serve(c, rt)

@@ -82,7 +82,7 @@ var ansibleDistribution = map[testhost.Distro]string{
 
 // rolePackages is every package the roles install on a server of distro,
 // read from the roles' own lists (so the layer follows the roles):
-// common_packages, postgresql_packages, nginx_packages and uwsgi_packages,
+// common_packages, postgresql_packages, nginx_packages, nginx_acme_packages and uwsgi_packages,
 // with postgresql_version the major that postgresql_versions gives for the
 // server's ansible_distribution (Debian 12: 15, Ubuntu 24.04: 16).
 func rolePackages(t testing.TB, distro testhost.Distro) []string {
@@ -92,6 +92,7 @@ func rolePackages(t testing.TB, distro testhost.Distro) []string {
 		Postgres []string          `yaml:"postgresql_packages"`
 		Versions map[string]string `yaml:"postgresql_versions"`
 		Nginx    []string          `yaml:"nginx_packages"`
+		ACME     []string          `yaml:"nginx_acme_packages"`
 		UWSGI    []string          `yaml:"uwsgi_packages"`
 	}
 	for _, f := range []string{
@@ -117,7 +118,7 @@ func rolePackages(t testing.TB, distro testhost.Distro) []string {
 		t.Fatalf("roles/postgresql/vars/main.yml: postgresql_versions names no PostgreSQL major for %s (%q): %v", distro, name, vars.Versions)
 	}
 	var pkgs []string
-	for _, p := range slices.Concat(vars.Common, vars.Postgres, vars.Nginx, vars.UWSGI) {
+	for _, p := range slices.Concat(vars.Common, vars.Postgres, vars.Nginx, vars.ACME, vars.UWSGI) {
 		p = strings.ReplaceAll(p, "{{ postgresql_version }}", major)
 		if strings.Contains(p, "{{") {
 			t.Fatalf("package %q: the harness knows only {{ postgresql_version }}", p)
@@ -366,6 +367,9 @@ type plane struct {
 	// packages is how the servers got their packages (packageMode(), or
 	// "none" on a bare server), for timings.
 	packages string
+	// onlySteps, when set, names the only steps runs dispatch; the others
+	// are skipped (a web server's checks need no Eden behind it).
+	onlySteps []string
 
 	timings []timing
 }
@@ -520,6 +524,10 @@ func (p *plane) steps(label string, r *deploy.Run) string {
 	d := p.d
 	for i := range r.Steps {
 		step := &r.Steps[i]
+		if p.onlySteps != nil && !slices.Contains(p.onlySteps, step.Name) {
+			step.Status = deploy.StepSkipped
+			continue
+		}
 		b, err := playbook.Render(playbook.Input{Deployment: d, Run: r, Step: i}, playbook.Options{})
 		if err != nil {
 			t.Fatalf("%s: render step %d: %v", label, i, err)

@@ -13,6 +13,7 @@ import (
 	"github.com/edendeploy/edendeploy/internal/control"
 	"github.com/edendeploy/edendeploy/internal/httpapi"
 	"github.com/edendeploy/edendeploy/internal/runner/ssm"
+	"github.com/edendeploy/edendeploy/internal/store/dynamo"
 )
 
 // API returns the HTTP API wrapped for API Gateway HTTP API events
@@ -23,7 +24,7 @@ func (a *App) API(ctx context.Context) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc, store, err := a.Control(true, func(c *control.Config) { c.Backups = bk })
+	svc, store, err := a.Control(true, a.withSchedules, func(c *control.Config, _ *dynamo.Store) { c.Backups = bk })
 	if err != nil {
 		return nil, err
 	}
@@ -37,6 +38,8 @@ func (a *App) API(ctx context.Context) (any, error) {
 		Auth:        &auth.APIGatewayJWT{AdminClaim: a.Config.AdminClaim, AdminGroup: a.Config.AdminGroup},
 		Idempotency: store,
 		Backups:     svc,
+		Schedules:   svc,
+		Webhooks:    svc,
 		Log:         a.Log,
 		FollowLimit: apiFollowLimit,
 	})

@@ -39,5 +39,5 @@ func (a *App) TasksKeepingBackups() (*tasks.Tasks, error) {
 	if err != nil {
 		return nil, err
 	}
-	return a.tasks(bk)
+	return a.tasks(func(c *tasks.Config) { c.Backups = bk })
 }

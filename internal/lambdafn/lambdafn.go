@@ -107,10 +107,9 @@ func (a *App) Fleet() *fleetaws.Fleet {
 }
 
 // Tasks are the state machine's task functions over the AWS adapters.
-func (a *App) Tasks() (*tasks.Tasks, error) { return a.tasks(nil) }
+func (a *App) Tasks() (*tasks.Tasks, error) { return a.tasks() }
 
-// tasks are the task functions, keeping backups with bk (nil: none).
-func (a *App) tasks(bk tasks.Backups) (*tasks.Tasks, error) {
+func (a *App) tasks(opts ...func(*tasks.Config)) (*tasks.Tasks, error) {
 	store, err := a.Store()
 	if err != nil {
 		return nil, err
@@ -123,22 +122,26 @@ func (a *App) tasks(bk tasks.Backups) (*tasks.Tasks, error) {
 	if err != nil {
 		return nil, err
 	}
-	return tasks.New(tasks.Config{
+	cfg := tasks.Config{
 		Store:       store,
 		Blobs:       blobs,
 		Runner:      runner,
 		Renderer:    playbook.Renderer{Options: playbook.Options{Backups: a.renderBackups()}},
 		Lifecycle:   a.Fleet(),
 		StepTimeout: a.Config.StepTimeout,
-		Backups:     bk,
 		Log:         a.Log,
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return tasks.New(cfg)
 }
 
-// Control is the use-case service. withRunner adds the SSM runner (to
-// cancel running steps); the lifecycle function cancels nothing. opts
-// adjust the configuration last.
-func (a *App) Control(withRunner bool, opts ...func(*control.Config)) (*control.Service, *dynamo.Store, error) {
+// Control is the use-case service; every run it ends is published
+// (Notifier). withRunner adds the SSM runner (to cancel running steps);
+// the lifecycle function cancels nothing. opts adjust the configuration
+// (the API adds schedules and webhooks).
+func (a *App) Control(withRunner bool, opts ...func(*control.Config, *dynamo.Store)) (*control.Service, *dynamo.Store, error) {
 	store, err := a.Store()
 	if err != nil {
 		return nil, nil, err
@@ -151,7 +154,8 @@ func (a *App) Control(withRunner bool, opts ...func(*control.Config)) (*control.
 	if err != nil {
 		return nil, nil, err
 	}
-	cfg := control.Config{Store: store, Secrets: secrets, Workflow: wf, Machine: statemachine.RunMachine, Log: a.Log}
+	cfg := control.Config{Store: store, Secrets: secrets, Workflow: wf, Machine: statemachine.RunMachine, Log: a.Log,
+		RunEnded: a.Notifier(store).RunEnded}
 	if a.Config.Bucket != "" {
 		if cfg.Blobs, err = a.Blobs(); err != nil {
 			return nil, nil, err
@@ -165,7 +169,7 @@ func (a *App) Control(withRunner bool, opts ...func(*control.Config)) (*control.
 		cfg.Runner = r
 	}
 	for _, o := range opts {
-		o(&cfg)
+		o(&cfg, store)
 	}
 	svc, err := control.New(cfg)
 	return svc, store, err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/edendeploy/edendeploy/internal/deploy"
 	"github.com/edendeploy/edendeploy/internal/lifecycle"
 )
 
@@ -17,12 +18,16 @@ import (
 // events (one per invocation, with ReportBatchItemFailures), and a plain
 // EventBridge event (sam local invoke with events/*.json).
 func (a *App) Lifecycle(ctx context.Context) (any, error) {
-	svc, _, err := a.Control(false)
+	svc, store, err := a.Control(false)
 	if err != nil {
 		return nil, err
 	}
 	fleet := a.Fleet()
-	h := &lifecycle.Handler{Fleet: fleet, Scaler: svc, Completer: fleet, Log: a.Log}
+	n := a.Notifier(store)
+	h := &lifecycle.Handler{Fleet: fleet, Scaler: svc, Completer: fleet, Log: a.Log,
+		Abandoned: func(ctx context.Context, depID string, action deploy.LifecycleAction, reason string) {
+			n.LifecycleAbandoned(ctx, depID, action, nil, reason)
+		}}
 	return LifecycleHandler(h), nil
 }
 

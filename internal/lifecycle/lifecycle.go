@@ -96,6 +96,9 @@ type Handler struct {
 	Fleet     Fleet
 	Scaler    Scaler
 	Completer Completer
+	// Abandoned, if set, is told of every action Handle abandons at once,
+	// with the deployment it named ("" when none) and the reason.
+	Abandoned func(ctx context.Context, deploymentID string, action deploy.LifecycleAction, reason string)
 	Log       *slog.Logger
 }
 
@@ -153,11 +156,11 @@ func (h *Handler) launch(ctx context.Context, log *slog.Logger, d Detail, action
 		return Outcome{Action: "left-alone", Reason: "the group names no deployment"}, nil
 	}
 	if reason != "" {
-		return h.abandon(ctx, log, action, reason)
+		return h.abandon(ctx, log, target.DeploymentID, action, reason)
 	}
 	addr, err := h.Fleet.InstanceAddress(ctx, action.InstanceID)
 	if deploy.IsKind(err, deploy.KindNotFound) {
-		return h.abandon(ctx, log, action, fmt.Sprintf("instance %s has no address: %v", action.InstanceID, err))
+		return h.abandon(ctx, log, target.DeploymentID, action, fmt.Sprintf("instance %s has no address: %v", action.InstanceID, err))
 	}
 	if err != nil {
 		return Outcome{}, fmt.Errorf("lifecycle: address of %s: %w", action.InstanceID, err)
@@ -169,7 +172,7 @@ func (h *Handler) launch(ctx context.Context, log *slog.Logger, d Detail, action
 		log.InfoContext(ctx, "scale-out run started", "deployment", target.DeploymentID, "run", run.ID, "host", addr)
 		return Outcome{Action: "scale-out", RunID: run.ID}, nil
 	case deploy.IsKind(err, deploy.KindNotFound), deploy.IsKind(err, deploy.KindInvalid), deploy.IsKind(err, deploy.KindConflict):
-		return h.abandon(ctx, log, action, err.Error())
+		return h.abandon(ctx, log, target.DeploymentID, action, err.Error())
 	}
 	return Outcome{}, fmt.Errorf("lifecycle: scale out %s: %w", target.DeploymentID, err)
 }
@@ -225,10 +228,13 @@ func checkRole(r deploy.Role) string {
 	return ""
 }
 
-func (h *Handler) abandon(ctx context.Context, log *slog.Logger, action deploy.LifecycleAction, reason string) (Outcome, error) {
+func (h *Handler) abandon(ctx context.Context, log *slog.Logger, deploymentID string, action deploy.LifecycleAction, reason string) (Outcome, error) {
 	log.ErrorContext(ctx, "lifecycle action abandoned", "reason", reason)
 	if err := h.Completer.CompleteLifecycleAction(ctx, action, "ABANDON"); err != nil {
 		return Outcome{}, fmt.Errorf("lifecycle: abandon %s: %w", action.InstanceID, err)
+	}
+	if h.Abandoned != nil {
+		h.Abandoned(ctx, deploymentID, action, reason)
 	}
 	return Outcome{Action: "abandoned", Reason: reason}, nil
 }

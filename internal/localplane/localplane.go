@@ -6,7 +6,8 @@
 // directory. The web console (internal/console) is served at "/" beside
 // the API:
 //
-//	<data>/edendeploy.db   deployments, runs, tokens, accounts, idempotency keys, workflow journal
+//	<data>/edendeploy.db   deployments, runs, tokens, accounts, idempotency keys, schedules
+//	                       and their fires, webhooks and their deliveries, workflow journal
 //	<data>/blobs/          rendered bundles
 //	<data>/secrets/        database and admin passwords, HMAC and SSH keys (0600)
 //	<data>/logs/           run logs
@@ -16,6 +17,10 @@
 //	<data>/fleet.json      the local fleet: group tags and instance addresses
 //	                       that lifecycle events refer to (admin API)
 //	<data>/admin.token     the first admin token (0600), written on first start
+//
+// Schedules fire from the store (trigger/local); run ends and abandoned
+// lifecycle actions are delivered to webhooks by the notify state machine
+// on the same engine (internal/notify).
 //
 // On start it resumes every execution that was running when the process
 // last stopped; on shutdown it stops taking requests, lets requests in
@@ -44,12 +49,14 @@ import (
 	localfleet "github.com/edendeploy/edendeploy/internal/fleet/local"
 	"github.com/edendeploy/edendeploy/internal/httpapi"
 	"github.com/edendeploy/edendeploy/internal/lifecycle"
+	"github.com/edendeploy/edendeploy/internal/notify"
 	"github.com/edendeploy/edendeploy/internal/playbook"
 	"github.com/edendeploy/edendeploy/internal/runlog"
 	"github.com/edendeploy/edendeploy/internal/runner/ssh"
 	secretfile "github.com/edendeploy/edendeploy/internal/secrets/file"
 	"github.com/edendeploy/edendeploy/internal/store/bolt"
 	"github.com/edendeploy/edendeploy/internal/tasks"
+	triggerlocal "github.com/edendeploy/edendeploy/internal/trigger/local"
 	"github.com/edendeploy/edendeploy/internal/workflow/asl"
 	"github.com/edendeploy/edendeploy/statemachine"
 )
@@ -84,6 +91,12 @@ type Config struct {
 	BackupRetention deploy.Retention
 	// BackupMirror, when set, gets a further copy of every backup.
 	BackupMirror *Mirror
+	// MissedFires is the policy for schedule slots missed while the plane
+	// was down: "once" (default) or "skip" (trigger/local).
+	MissedFires string
+	// WebhookBackoff is the wait after a webhook delivery's first failed
+	// attempt (doubling after each later one); default notify's 10 s.
+	WebhookBackoff time.Duration
 	// Registration lets anyone register a local account from the web
 	// console (or POST /v1/accounts); an admin approves it before it may
 	// sign in. Off by default.
@@ -101,6 +114,7 @@ type Plane struct {
 	runner  *ssh.Runner
 	logs    *runlog.Store
 	tokens  *auth.Tokens
+	sched   *triggerlocal.Scheduler
 	handler http.Handler
 	log     *slog.Logger
 }
@@ -174,19 +188,41 @@ func New(ctx context.Context, cfg Config) (p *Plane, err error) {
 		return nil, err
 	}
 	lifecycleDone := &lifecycleRecorder{log: cfg.Log}
+	// Notices of run ends start the notify state machine on the engine
+	// (late: the engine is built below, after the task functions).
+	late := &lateEngine{}
+	notifier := &notify.Notifier{Publisher: &notify.WorkflowPublisher{Engine: late, Machine: statemachine.NotifyMachine},
+		Deployments: p.store, BaseURL: "http://" + cfg.Addr, Log: cfg.Log}
+	runEnded := func(ctx context.Context, r *deploy.Run) {
+		p.closeLog(r.ID)
+		notifier.RunEnded(ctx, r)
+	}
 	tk, err := tasks.New(tasks.Config{
 		Store: p.store, Blobs: blobs, Runner: p.runner,
 		Renderer:  playbook.Renderer{Options: playbook.Options{Roles: cfg.Roles, Backups: playbook.BackupOptions{Retention: cfg.BackupRetention}}},
 		Lifecycle: lifecycleDone, Backups: bk,
 		StepTimeout: cfg.StepTimeout, Log: cfg.Log,
-		RunEnded: func(_ context.Context, r *deploy.Run) { p.closeLog(r.ID) },
+		RunEnded: runEnded,
+		LifecycleCompleted: func(ctx context.Context, r *deploy.Run, result string) {
+			if result == "ABANDON" {
+				notifier.LifecycleAbandoned(ctx, r.DeploymentID, *r.Lifecycle, r, "")
+			}
+		},
 	})
+	if err != nil {
+		return nil, err
+	}
+	deliveries, err := notify.NewDeliveries(notify.DeliveryConfig{Webhooks: p.store, Secrets: secrets, Backoff: cfg.WebhookBackoff, Log: cfg.Log})
 	if err != nil {
 		return nil, err
 	}
 	reg := asl.NewRegistry()
 	subs := map[string]string{}
-	for name, fn := range tk.Handlers() {
+	handlers := tk.Handlers()
+	for name, fn := range deliveries.Handlers() {
+		handlers[name] = fn
+	}
+	for name, fn := range handlers {
 		if err := reg.Register(name, fn); err != nil {
 			return nil, fmt.Errorf("localplane: register %s: %w", name, err)
 		}
@@ -202,16 +238,26 @@ func New(ctx context.Context, cfg Config) (p *Plane, err error) {
 	if err := p.engine.Load(statemachine.RunMachine, statemachine.Run); err != nil {
 		return nil, fmt.Errorf("localplane: load the run state machine: %w", err)
 	}
+	if err := p.engine.Load(statemachine.NotifyMachine, statemachine.Notify); err != nil {
+		return nil, fmt.Errorf("localplane: load the notify state machine: %w", err)
+	}
 	signals.set(p.engine)
+	late.set(p.engine)
+	firer := &lateFirer{}
+	if p.sched, err = triggerlocal.New(triggerlocal.Config{Store: p.store, Firer: firer, Policy: triggerlocal.Policy(cfg.MissedFires), Log: cfg.Log}); err != nil {
+		return nil, fmt.Errorf("localplane: %w", err)
+	}
 
 	svc, err := control.New(control.Config{
 		Store: p.store, Secrets: secrets, Blobs: blobs, Workflow: p.engine, Runner: p.runner,
 		Machine: statemachine.RunMachine, Log: cfg.Log, Backups: bk,
-		RunEnded: func(_ context.Context, r *deploy.Run) { p.closeLog(r.ID) },
+		RunEnded:  runEnded,
+		Schedules: p.store, Webhooks: p.store, Trigger: p.sched, Self: []string{"http://" + cfg.Addr},
 	})
 	if err != nil {
 		return nil, err
 	}
+	firer.set(svc)
 	if p.tokens, err = auth.NewTokens(p.store, time.Now); err != nil {
 		return nil, err
 	}
@@ -223,10 +269,15 @@ func New(ctx context.Context, cfg Config) (p *Plane, err error) {
 	api, err := httpapi.New(httpapi.Config{
 		Service: svc, Auth: p.tokens, Idempotency: p.store, Tokens: p.tokens,
 		Logs: &runLogs{logs: p.logs, runs: p.store}, Log: cfg.Log,
-		Lifecycle: &lifecycle.Handler{Fleet: fleet, Scaler: svc, Completer: lifecycleDone, Log: cfg.Log},
+		Lifecycle: &lifecycle.Handler{Fleet: fleet, Scaler: svc, Completer: lifecycleDone, Log: cfg.Log,
+			Abandoned: func(ctx context.Context, depID string, a deploy.LifecycleAction, reason string) {
+				notifier.LifecycleAbandoned(ctx, depID, a, nil, reason)
+			}},
 		Fleet:     fleet,
 		Backups:   svc,
 		Accounts:  accounts,
+		Schedules: svc,
+		Webhooks:  svc,
 	})
 	if err != nil {
 		return nil, err
@@ -272,6 +323,12 @@ func (p *Plane) Serve(ctx context.Context) error {
 	srv := &http.Server{Handler: p.handler, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	// Schedules fire while the plane serves; the first pass applies the
+	// missed-fire policy.
+	schedCtx, stopSched := context.WithCancel(ctx)
+	schedDone := make(chan struct{})
+	go func() { defer close(schedDone); p.sched.Run(schedCtx) }()
+	defer func() { stopSched(); <-schedDone }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("localplane: serve: %w", err)

@@ -123,6 +123,24 @@ func renderCases(t testing.TB) []renderCase {
 		cases = append(cases, renderCase{fmt.Sprintf("3tier-scale-out-%s", role), d,
 			newRun(t, d, deploy.RunRequest{Kind: deploy.RunScaleOut, Host: host, HostRole: role})})
 	}
+	// TLS: each mode that changes the site, set on the instance as the
+	// domain resolves it (an own certificate by its recorded fingerprint).
+	for _, tc := range []struct {
+		name    string
+		servers func() []deploy.ServerSpec
+		url     string
+		tls     deploy.TLS
+	}{
+		{"aio-deploy-tls-acme", aioServers, "https://eden.example.org", deploy.TLS{Mode: deploy.TLSACME, ACMEDirectory: deploy.LetsEncryptStaging}},
+		{"aio-deploy-tls-own", aioServers, "https://eden.example.org:8443", deploy.TLS{Mode: deploy.TLSOwn, HSTSMaxAge: deploy.DefaultHSTSMaxAge,
+			Certificate: &deploy.Certificate{SHA256: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", Names: []string{"eden.example.org"}}}},
+		{"3tier-deploy-tls-front", tierServers, "https://eden.example.org", deploy.TLS{Mode: deploy.TLSFront, HSTSMaxAge: 600, TrustedProxies: []string{"10.0.0.0/16", "2001:db8:1::/48"}}},
+	} {
+		d := newDeployment(t, tc.servers(), deploy.InstanceProd, deploy.InstancePending)
+		d.Instances[0].URL, d.Instances[0].TLS = tc.url, tc.tls
+		d.Instances[0].Settings["base.public_url"] = tc.url
+		cases = append(cases, renderCase{tc.name, d, newRun(t, d, deploy.RunRequest{Kind: deploy.RunDeploy, Instance: deploy.InstanceProd})})
+	}
 	d := newDeployment(t, tierServers(), deploy.InstanceProd, deploy.InstanceDeployed, deploy.InstanceTest)
 	cases = append(cases, renderCase{"3tier-scale-in-eden", d,
 		newRun(t, d, deploy.RunRequest{Kind: deploy.RunScaleIn, Host: "2001:db8::99", HostRole: deploy.RoleEden})})

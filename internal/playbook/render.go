@@ -119,8 +119,9 @@ var rolesFor = map[string]map[deploy.Role][]string{
 		deploy.RoleDB:  {"postgresql"},
 	},
 	deploy.PlaybookReconfigure: {
-		deploy.RoleAll:  {"eden", "uwsgi"},
-		deploy.RoleEden: {"eden", "uwsgi"},
+		deploy.RoleAll:       {"eden", "uwsgi", "nginx"},
+		deploy.RoleEden:      {"eden", "uwsgi"},
+		deploy.RoleWebServer: {"nginx"},
 	},
 	deploy.PlaybookRestore: {
 		deploy.RoleAll:  {"postgresql", "eden", "uwsgi"},
@@ -186,7 +187,8 @@ func Render(in Input, opt Options) (*Bundle, error) {
 	if err != nil {
 		return nil, err
 	}
-	secrets := secretsFor(step, v.firstRun)
+	secrets := append(secretsFor(step, v.firstRun), v.tlsSecrets...)
+	sort.Strings(secrets)
 	secretsJSON, err := json.Marshal(secrets)
 	if err != nil {
 		return nil, fmt.Errorf("playbook: secrets.json: %w", err)
@@ -297,6 +299,9 @@ type vars struct {
 	root     mapping
 	types    []string
 	firstRun bool
+	// tlsSecrets are the own certificates' chains and keys the web
+	// server's step reads.
+	tlsSecrets []string
 }
 
 const postgresPort = 5432
@@ -398,6 +403,11 @@ func buildVars(d *deploy.Deployment, r *deploy.Run, step deploy.Step) (*vars, er
 			if err := instanceWebVars(im, inst, edenHosts, aio); err != nil {
 				return nil, err
 			}
+			secrets, err := instanceTLSVars(im, d, inst)
+			if err != nil {
+				return nil, err
+			}
+			v.tlsSecrets = append(v.tlsSecrets, secrets...)
 		}
 		list.Content = append(list.Content, im.node)
 		v.types = append(v.types, string(t))
@@ -565,10 +575,7 @@ func instanceWebVars(im mapping, inst deploy.Instance, edenHosts []string, aio b
 	if err := deploy.ValidateInstanceURL("instances."+string(inst.Type)+".url", inst.URL); err != nil {
 		return err
 	}
-	host, port, err := deploy.InstanceEndpoint(inst.URL)
-	if err != nil {
-		return err
-	}
+	host, port := inst.Endpoint()
 	if err := deploy.ValidateHost("instances."+string(inst.Type)+".url", host); err != nil {
 		return err
 	}

@@ -20,12 +20,16 @@ const (
 	tailBytes  = 300
 )
 
-// exceptionLine is the line a Python traceback ends with ("TypeError: ...",
-// "psycopg2.OperationalError: ..."); a bare "SystemExit: 1" says nothing.
+// exceptionLine is a line that names an error ("TypeError: ...",
+// "psycopg2.OperationalError: ..."); exceptionName the exception line that
+// follows a traceback's frames, whatever the exception's name.
 var (
 	exceptionLine  = regexp.MustCompile(`^([A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Warning))(: .*)?$`)
+	exceptionName  = regexp.MustCompile(`^[A-Za-z_][\w.]*(: .*)?$`)
 	bareSystemExit = regexp.MustCompile(`^SystemExit(: \d+)?$`)
 )
+
+const tracebackHeader = "Traceback (most recent call last):"
 
 // FailureMessage is the most telling line of a failed or unreachable task
 // result as Ansible reports it (the JSON after "FAILED! =>"): for a command
@@ -68,11 +72,29 @@ func FailureMessage(res map[string]any) string {
 	return "failed"
 }
 
-// lastException returns the last traceback line of the first text that has
-// one, or "".
+// lastException returns the exception of the last Python traceback in the
+// first text that has one ("TypeError: ...", "psycopg2.errors.UndefinedTable:
+// ..."): the first unindented line after the last "Traceback (most recent
+// call last):". Without a traceback, the last line that names an error
+// ("...Error: ...") will do. A bare "SystemExit: 1" says nothing.
 func lastException(texts ...string) string {
 	for _, text := range texts {
 		lines := strings.Split(text, "\n")
+		for i := len(lines) - 1; i >= 0; i-- {
+			if strings.TrimSpace(lines[i]) != tracebackHeader {
+				continue
+			}
+			for _, l := range lines[i+1:] {
+				if l == "" || l[0] == ' ' || l[0] == '\t' {
+					continue
+				}
+				l = strings.TrimSpace(l)
+				if exceptionName.MatchString(l) && !bareSystemExit.MatchString(l) {
+					return l
+				}
+				break
+			}
+		}
 		for i := len(lines) - 1; i >= 0; i-- {
 			l := strings.TrimSpace(lines[i])
 			if exceptionLine.MatchString(l) && !bareSystemExit.MatchString(l) {

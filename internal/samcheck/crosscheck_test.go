@@ -19,6 +19,7 @@ import (
 
 	"github.com/edendeploy/edendeploy/internal/config"
 	"github.com/edendeploy/edendeploy/internal/lifecycle"
+	"github.com/edendeploy/edendeploy/internal/notify"
 	ssmrunner "github.com/edendeploy/edendeploy/internal/runner/ssm"
 	"github.com/edendeploy/edendeploy/internal/store/dynamo"
 	"github.com/edendeploy/edendeploy/internal/tasks"
@@ -176,41 +177,57 @@ func checkLogGroup(t *testing.T, tpl *Template, id string) {
 	}
 }
 
-// TestStateMachine checks the run state machine: every substitution of
-// run.asl.json defined and used, each the ARN of the task function
-// tasks.Handlers() serves under that name, and the role allowed to invoke
-// exactly those functions.
+// TestStateMachine checks the state machines: for each, every
+// substitution of its definition defined and used, each the ARN of the
+// task function its Go handlers serve under that name, and the role
+// allowed to invoke exactly those functions.
 func TestStateMachine(t *testing.T) {
 	tpl := loadT(t, "template.yaml")
-	sms := tpl.OfType("AWS::Serverless::StateMachine")
-	if len(sms) != 1 {
-		t.Fatalf("want one state machine, have %v", sms)
+	machines := []struct {
+		id, def   string
+		functions []string
+		handlers  map[string]any
+	}{
+		{"NotifyStateMachine", "statemachine/notify.asl.json", config.NotifyTaskFunctions, (&notify.Deliveries{}).Handlers()},
+		{"RunStateMachine", "statemachine/run.asl.json", config.TaskFunctions, (&tasks.Tasks{}).Handlers()},
 	}
-	p := tpl.Props(sms[0])
-	if p["Type"] != "STANDARD" || p["DefinitionUri"] != "statemachine/run.asl.json" {
+	var ids []string
+	for _, m := range machines {
+		ids = append(ids, m.id)
+	}
+	if diff := cmp.Diff(ids, tpl.OfType("AWS::Serverless::StateMachine")); diff != "" {
+		t.Fatalf("state machines of template.yaml (+):\n%s", diff)
+	}
+	for _, m := range machines {
+		t.Run(m.id, func(t *testing.T) { checkStateMachine(t, tpl, m.id, m.def, m.functions, m.handlers) })
+	}
+}
+
+func checkStateMachine(t *testing.T, tpl *Template, id, defPath string, functions []string, handlers map[string]any) {
+	p := tpl.Props(id)
+	if p["Type"] != "STANDARD" || p["DefinitionUri"] != defPath {
 		t.Errorf("Type %v, DefinitionUri %v", p["Type"], p["DefinitionUri"])
 	}
-	def, err := os.ReadFile(filepath.Join(root(t), "statemachine/run.asl.json"))
+	def, err := os.ReadFile(filepath.Join(root(t), defPath))
 	if err != nil {
 		t.Fatal(err)
 	}
 	used := statemachine.Substitutions(def)
 	subs, _ := p["DefinitionSubstitutions"].(map[string]any)
 	if diff := cmp.Diff(used, keys(subs)); diff != "" {
-		t.Errorf("DefinitionSubstitutions (+) and the ${...} of run.asl.json (-) differ:\n%s", diff)
+		t.Errorf("DefinitionSubstitutions (+) and the ${...} of %s (-) differ:\n%s", defPath, diff)
 	}
-	handlers := (&tasks.Tasks{}).Handlers()
 	if diff := cmp.Diff(used, keys(handlers)); diff != "" {
-		t.Errorf("tasks.Handlers (+) and the ${...} of run.asl.json (-) differ:\n%s", diff)
+		t.Errorf("the Go handlers (+) and the ${...} of %s (-) differ:\n%s", defPath, diff)
 	}
 	var wantInvoke []string
-	for _, fn := range config.TaskFunctions {
+	for _, fn := range functions {
 		sub := fn + "Arn"
 		if got := getAtt(subs[sub]); got != fn+".Arn" {
 			t.Errorf("%s = %v, want !GetAtt %s.Arn", sub, subs[sub], fn)
 		}
 		if _, ok := handlers[sub]; !ok {
-			t.Errorf("tasks.Handlers has no %s", sub)
+			t.Errorf("the Go handlers have no %s", sub)
 		}
 		wantInvoke = append(wantInvoke, fn+".Arn")
 	}
@@ -234,8 +251,8 @@ func TestStateMachine(t *testing.T) {
 	if lg["IncludeExecutionData"] != "false" || (lg["Level"] != "ERROR" && lg["Level"] != "ALL") {
 		t.Errorf("Logging %v", lg)
 	}
-	id, _, _ := strings.Cut(getAtt(Get(lg, "Destinations", "0", "CloudWatchLogsLogGroup", "LogGroupArn")), ".")
-	checkLogGroup(t, tpl, id)
+	lgID, _, _ := strings.Cut(getAtt(Get(lg, "Destinations", "0", "CloudWatchLogsLogGroup", "LogGroupArn")), ".")
+	checkLogGroup(t, tpl, lgID)
 }
 
 // TestTable checks the table against internal/store/dynamo's schema.
@@ -292,6 +309,14 @@ func TestEvents(t *testing.T) {
 	}
 	if got := getAtt(Get(rule, "Targets", "0", "Arn")); got != "LifecycleQueue.Arn" {
 		t.Errorf("lifecycle rule targets %v", got)
+	}
+	notifyEv := Get(tpl.Props("NotifyStateMachine"), "Events", "Notices", "Properties", "Pattern")
+	if got := Get(notifyEv, "source", "0"); got != notify.Source {
+		t.Errorf("notify rule source %v, want %s", got, notify.Source)
+	}
+	nts, _ := Get(notifyEv, "detail-type").([]any)
+	if diff := cmp.Diff([]any{notify.DetailTypeRunEnded, notify.DetailTypeLifecycleAbd}, nts); diff != "" {
+		t.Errorf("notify rule detail types:\n%s", diff)
 	}
 	esm := tpl.Props("LifecycleEventSource")
 	if ref(esm["FunctionName"]) != config.Lifecycle || esm["BatchSize"] != "1" ||
@@ -455,6 +480,9 @@ func TestIAM(t *testing.T) {
 				want[a] = true
 			}
 			for _, a := range config.EventSourceIAM[id] {
+				want[a] = true
+			}
+			for _, a := range config.ImplicitIAM[id] {
 				want[a] = true
 			}
 			if diff := cmp.Diff(keys(want), keys(got)); diff != "" {

@@ -216,6 +216,7 @@ func TestInvokeFunctions(t *testing.T) {
 			wantCalls(t, p, "sfn", "StartExecution", 0)
 		}},
 	}
+	cases = append(cases, notifyInvocations()...)
 	covered := map[string]bool{}
 	for _, tc := range cases {
 		covered[tc.fn] = true

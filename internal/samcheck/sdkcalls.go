@@ -5,6 +5,7 @@ package samcheck
 var iamPrefix = map[string]string{
 	"dynamodb": "dynamodb", "s3": "s3", "ssm": "ssm", "sfn": "states",
 	"autoscaling": "autoscaling", "ec2": "ec2", "sqs": "sqs", "lambda": "lambda",
+	"scheduler": "scheduler", "eventbridge": "events",
 }
 
 // opActions maps the operations whose IAM action has another name.

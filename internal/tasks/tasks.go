@@ -74,8 +74,12 @@ type Config struct {
 	// RunEnded, if set, is told of every run FinishRun ends (locally: to
 	// close the run's log so its followers stop).
 	RunEnded func(ctx context.Context, r *deploy.Run)
-	Now      func() time.Time
-	Log      *slog.Logger
+	// LifecycleCompleted, if set, is told of every lifecycle action
+	// CompleteLifecycle completes, with the result (notifications: an
+	// ABANDON is news).
+	LifecycleCompleted func(ctx context.Context, r *deploy.Run, result string)
+	Now                func() time.Time
+	Log                *slog.Logger
 }
 
 // Tasks are the task functions, bound to their dependencies.
@@ -189,6 +193,10 @@ func (t *Tasks) PrepareStep(ctx context.Context, in StepRef) (PreparedStep, erro
 		d.Instances = append([]deploy.Instance(nil), d.Instances...)
 		if inst := d.Instance(r.Instance); inst != nil {
 			inst.Settings = r.Settings
+			// And the URL and TLS of a run that serves the instance anew.
+			if r.URL != "" && r.TLS != nil {
+				inst.URL, inst.TLS = r.URL, *r.TLS
+			}
 		}
 	}
 	tgz, err := t.cfg.Renderer.RenderBundle(d, r, in.Index)
@@ -537,6 +545,9 @@ func (t *Tasks) CompleteLifecycle(ctx context.Context, in LifecycleInput) (Lifec
 		return LifecycleCompleted{}, err
 	}
 	t.cfg.Log.InfoContext(ctx, "lifecycle action completed", "deployment", in.DeploymentID, "run", in.RunID, "result", in.Result, "instance", r.Lifecycle.InstanceID)
+	if t.cfg.LifecycleCompleted != nil {
+		t.cfg.LifecycleCompleted(ctx, r, in.Result)
+	}
 	return LifecycleCompleted{Result: in.Result}, nil
 }
 

@@ -50,9 +50,13 @@ HEAD = 150
 ELLIPSIS = " [...] "
 TAIL = 300
 
-# The line a Python traceback ends with: "TypeError: ...",
-# "psycopg2.OperationalError: ...". A bare "SystemExit: 1" says nothing.
+# A line that names an error ("TypeError: ...", "psycopg2.OperationalError:
+# ..."), and the exception line after a traceback's frames, whatever its
+# name. A bare "SystemExit: 1" says nothing.
 _EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Warning))(: .*)?$")
+_EXCEPTION_NAME = re.compile(r"^[A-Za-z_][\w.]*(: .*)?$")
+_BARE_EXIT = re.compile(r"^SystemExit(: \d+)?$")
+_TRACEBACK = "Traceback (most recent call last):"
 
 
 def _one_line(text):
@@ -64,12 +68,24 @@ def _one_line(text):
 
 
 def _last_exception(*texts):
-    """The last line of a Python traceback in the first text that has one."""
+    """The exception of the last traceback in the first text that has one:
+    the first unindented line after the last traceback header; without a
+    traceback, the last line that names an error."""
     for text in texts:
-        for line in reversed(str(text or "").splitlines()):
+        lines = str(text or "").split("\n")
+        for i in range(len(lines) - 1, -1, -1):
+            if lines[i].strip() != _TRACEBACK:
+                continue
+            for line in lines[i + 1:]:
+                if not line or line[0] in " \t":
+                    continue
+                line = line.strip()
+                if _EXCEPTION_NAME.match(line) and not _BARE_EXIT.match(line):
+                    return line
+                break
+        for line in reversed(lines):
             line = line.strip()
-            m = _EXCEPTION.match(line)
-            if m and not re.match(r"^SystemExit(: \d+)?$", line):
+            if _EXCEPTION.match(line) and not _BARE_EXIT.match(line):
                 return line
     return ""
 

@@ -30,7 +30,13 @@ type Fake struct {
 	// Invocations are the SSM command invocations (instance -> status) of
 	// each command ID (ListCommandInvocations).
 	Invocations map[string]map[string]string
-	commands    int
+	// Schedules are the EventBridge Scheduler schedules, by name.
+	Schedules map[string]map[string]any
+	// Parameters are Parameter Store values by name (GetParameter).
+	Parameters map[string]string
+	// Hooks are the requests the webhook receiver got.
+	Hooks    []Hook
+	commands int
 }
 
 // Calls returns the accepted requests so far, of service if not "".
@@ -79,9 +85,12 @@ var jsonOps = map[string]map[string]struct{ required, optional []string }{
 		"CancelCommand":          {[]string{"CommandId"}, []string{"InstanceIds"}},
 		"ListCommandInvocations": {nil, []string{"CommandId", "Details", "MaxResults", "NextToken", "InstanceId"}},
 	},
+	"events": {
+		"PutEvents": {[]string{"Entries"}, []string{"EndpointId"}},
+	},
 }
 
-var jsonTargets = map[string]string{"sfn": "AWSStepFunctions.", "ssm": "AmazonSSM."}
+var jsonTargets = map[string]string{"sfn": "AWSStepFunctions.", "ssm": "AmazonSSM.", "events": "AWSEvents."}
 
 // serveJSON is a checking server for an awsJson service: the target
 // header, the content type, and each body's members against jsonOps.
@@ -123,8 +132,13 @@ func (f *Fake) serveJSON(service string) http.HandlerFunc {
 			}
 		}
 		f.record(Call{Service: service, Op: op, Body: body})
+		answer := f.answerJSON(service, op, body)
+		if m, ok := answer.(map[string]any); ok && m["__notfound"] == true {
+			jsonError(w, "ParameterNotFound", "no parameter "+fmt.Sprint(body["Name"]))
+			return
+		}
 		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-		_ = json.NewEncoder(w).Encode(f.answerJSON(service, op, body))
+		_ = json.NewEncoder(w).Encode(answer)
 	}
 }
 
@@ -135,6 +149,21 @@ func (f *Fake) answerJSON(service, op string, body map[string]any) any {
 		return map[string]any{"executionArn": arn, "startDate": 1.7640792e9}
 	case "sfn.StopExecution":
 		return map[string]any{"stopDate": 1.7640792e9}
+	case "events.PutEvents":
+		entries, _ := body["Entries"].([]any)
+		out := make([]any, len(entries))
+		for i := range entries {
+			out[i] = map[string]any{"EventId": fmt.Sprintf("00000000-0000-4000-8000-%012d", i+1)}
+		}
+		return map[string]any{"FailedEntryCount": 0, "Entries": out}
+	case "ssm.GetParameter":
+		f.mu.Lock()
+		v, ok := f.Parameters[fmt.Sprint(body["Name"])]
+		f.mu.Unlock()
+		if !ok {
+			return map[string]any{"__notfound": true}
+		}
+		return map[string]any{"Parameter": map[string]any{"Name": body["Name"], "Type": "SecureString", "Value": v, "Version": 1}}
 	case "ssm.PutParameter":
 		return map[string]any{"Version": 1, "Tier": "Standard"}
 	case "ssm.GetParametersByPath":

@@ -50,13 +50,21 @@ const (
 	// DocumentName is the apply-bundle document's name in the sample SSM
 	// events (events/ssm-command-status-*.json).
 	DocumentName = "EdenDeploy-ApplyBundle-1A2B3C4D5E6F"
+	// The schedule group, the schedule function and the role Scheduler
+	// assumes, as template.yaml names them.
+	ScheduleGroup       = "eden-deploy-local-schedules"
+	ScheduleFunctionARN = "arn:aws:lambda:us-east-1:123456789012:function:eden-deploy-local-ScheduleFunction"
+	SchedulerRoleARN    = "arn:aws:iam::123456789012:role/eden-deploy-local-SchedulerRole"
 )
 
 // Peers are the running stand-ins.
 type Peers struct {
 	DynamoDB, S3, SFN, SSM, AutoScaling, EC2 *httptest.Server
-	Fake                                     *Fake
-	servers                                  []*httptest.Server
+	// Scheduler (EventBridge Scheduler) and Events (EventBridge) check
+	// requests; Webhook is a webhook receiver (notify.go).
+	Scheduler, Events, Webhook *httptest.Server
+	Fake                       *Fake
+	servers                    []*httptest.Server
 }
 
 // Start starts every peer and creates the table and the bucket.
@@ -74,6 +82,9 @@ func Start(ctx context.Context) (*Peers, error) {
 	p.SSM = start(f.serveJSON("ssm"))
 	p.AutoScaling = start(f.serveQuery("autoscaling"))
 	p.EC2 = start(f.serveQuery("ec2"))
+	p.Scheduler = start(f.serveScheduler())
+	p.Events = start(f.serveJSON("events"))
+	p.Webhook = start(f.serveWebhook())
 	store, err := p.Store()
 	if err != nil {
 		p.Close()
@@ -108,12 +119,14 @@ func (p *Peers) Env(function string) []string {
 		"AWS_ENDPOINT_URL_DYNAMODB=" + p.DynamoDB.URL, "AWS_ENDPOINT_URL_S3=" + p.S3.URL,
 		"AWS_ENDPOINT_URL_SSM=" + p.SSM.URL, "AWS_ENDPOINT_URL_SFN=" + p.SFN.URL,
 		"AWS_ENDPOINT_URL_AUTO_SCALING=" + p.AutoScaling.URL, "AWS_ENDPOINT_URL_EC2=" + p.EC2.URL,
+		"AWS_ENDPOINT_URL_SCHEDULER=" + p.Scheduler.URL, "AWS_ENDPOINT_URL_EVENTBRIDGE=" + p.Events.URL,
 	}
 	values := map[string]string{
 		config.EnvTable: Table, config.EnvBucket: Bucket, config.EnvParameterPrefix: ParameterPrefix,
 		config.EnvStateMachineARN: StateMachineARN, config.EnvDocumentName: DocumentName,
 		config.EnvRunRetention: "2160h", config.EnvStepTimeout: "60m",
 		config.EnvAdminClaim: "cognito:groups", config.EnvAdminGroup: "admin",
+		config.EnvScheduleGroup: ScheduleGroup, config.EnvScheduleTarget: ScheduleFunctionARN, config.EnvSchedulerRole: SchedulerRoleARN,
 	}
 	for _, name := range config.Functions[function].Env {
 		env = append(env, name+"="+values[name])
@@ -195,6 +208,12 @@ func ScenarioFor(eventFile string) string {
 		return "prepared"
 	case name == "task-completelifecycle", name == "lifecycle-launch-redelivered":
 		return "scaling-out"
+	case name == "schedule-fire":
+		return "scheduled"
+	case name == "notify-plan":
+		return "webhook"
+	case name == "notify-deliver":
+		return "delivery-planned"
 	case strings.HasPrefix(name, "lifecycle-"):
 		return "idle"
 	case strings.HasPrefix(name, "ssm-command-status-"):
@@ -214,6 +233,10 @@ func ScenarioFor(eventFile string) string {
 //	             started its scale-out run (SampleLifecycleRun)
 //	command-sent the command of events/ssm-command-status-*.json sent,
 //	             with its record, and each host's output in the bucket
+//	scheduled    idle, with the sample schedule (SampleSchedule)
+//	webhook      idle, with the sample webhook (SampleWebhook) pointing at
+//	             the Webhook receiver, its secret in Parameter Store
+//	delivery-planned  webhook, with the sample notice's delivery planned
 //
 // Auto Scaling and EC2 answer for SampleGroup and SampleLaunchInstance in
 // every scenario.
@@ -271,8 +294,11 @@ func (p *Peers) Seed(ctx context.Context, scenario string) error {
 	if _, err := t.FinishRun(ctx, tasks.FinishInput{DeploymentID: SampleDeployment, RunID: SampleRun}); err != nil {
 		return fmt.Errorf("peers: finish sample run: %w", err)
 	}
-	if scenario == "idle" {
+	switch scenario {
+	case "idle":
 		return nil
+	case "scheduled", "webhook", "delivery-planned":
+		return p.seedNotify(ctx, scenario)
 	}
 	svc, err := p.control(store)
 	if err != nil {

@@ -24,6 +24,7 @@
 //	store.tokens            token hash → token JSON
 //	store.backups           one nested bucket per deployment ID: backups (see backups.go)
 //	store.accounts          e-mail → local account JSON (with its password hash)
+//	store.schedules, store.fires, store.webhooks, store.deliveries: see schedules.go
 //
 // Runs list newest first by run ID, which deploy.NewID makes grow with
 // creation time. Finished runs expire Retention after they finish:
@@ -70,7 +71,7 @@ var (
 	bTokens      = []byte("store.tokens")
 	bAccounts    = []byte("store.accounts") // accounts.go
 
-	allBuckets = [][]byte{bMeta, bDeployments, bCreated, bOwners, bHosts, bInstanceIDs, bRuns, bActive, bRunExpiry, bIdem, bIdemExpiry, bTokens, bAccounts}
+	allBuckets = append([][]byte{bMeta, bDeployments, bCreated, bOwners, bHosts, bInstanceIDs, bRuns, bActive, bRunExpiry, bIdem, bIdemExpiry, bTokens, bAccounts}, notifyBuckets...)
 )
 
 // Options configure a Store. Zero values take the defaults.
