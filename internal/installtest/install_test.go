@@ -676,6 +676,8 @@ func testAllInOne(t *testing.T) {
 		checkNoTickets(t, h, demoInst)
 	})
 	checkNoTickets(t, h, inst)
+
+	t.Run("day two", func(t *testing.T) { checkDayTwo(t, p, h, h, h, inst, d.Instance(deploy.InstanceDemo)) })
 }
 
 // logFirstRun logs how long r took, and Eden's own account of its first run
@@ -755,6 +757,8 @@ func testThreeTier(t *testing.T) {
 	// what the clean left, through the database.
 	t.Run("clean", func(t *testing.T) { checkCleans(t, p, db, eden, inst, d.Name, org, false) })
 	checkNoTickets(t, eden, inst)
+
+	t.Run("day two", func(t *testing.T) { checkDayTwo(t, p, db, eden, web, inst, nil) })
 }
 
 // testUbuntu proves that Eden really runs on Ubuntu 24.04, whose Python
