@@ -16,8 +16,8 @@ func instanceCommand(a *app) *cobra.Command {
 	return group(&cobra.Command{
 		Use:     "instance",
 		Aliases: []string{"instances"},
-		Short:   "Add instances (prod, demo, test, setup) to a deployment",
-	}, instanceAddCommand(a), instanceTLSCommand(a))
+		Short:   "Add and remove instances (prod, demo, test, setup) of a deployment, and serve them over HTTPS",
+	}, instanceAddCommand(a), instanceRemoveCommand(a), instanceTLSCommand(a))
 }
 
 func instanceAddCommand(a *app) *cobra.Command {

@@ -47,6 +47,7 @@ exit status: 0 success, 1 a run failed or the API refused, 2 usage error`,
 	a.completeFlags(root)
 
 	for _, c := range []func(*app) *cobra.Command{
+		backupCommand,
 		completionCommand,
 		configCommand,
 		contextCommand,

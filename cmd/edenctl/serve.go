@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/edendeploy/edendeploy/internal/deploy"
 	"github.com/edendeploy/edendeploy/internal/localplane"
 )
 
@@ -27,11 +28,18 @@ Schedules fire while it serves; slots missed while it was stopped fire
 once on start (--missed-fires once) or not at all (skip).
 
 With --roles test, the recording test roles install nothing: each host
-records under --record-dir what it was given (for demos and tests).`,
+records under --record-dir what it was given (for demos and tests).
+
+Backups are pulled off the database servers to <data dir>/offsite and kept
+as --backup-retention says (the servers keep the same). With
+--backup-mirror-endpoint and --backup-mirror-bucket, an S3-compatible
+endpoint gets a copy of each too, signed with $AWS_ACCESS_KEY_ID and
+$AWS_SECRET_ACCESS_KEY.`,
 		Example: `  edenctl serve
   edenctl serve --data-dir /srv/edendeploy --addr 127.0.0.1:9090
   edenctl serve --registration
-  edenctl serve --roles test --record-dir /tmp/record`,
+  edenctl serve --roles test --record-dir /tmp/record
+  edenctl serve --backup-retention 14d8w --backup-mirror-endpoint https://s3.example.org --backup-mirror-bucket eden-backups`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error { return a.serve(cmd.Context(), o) },
 	}
@@ -44,6 +52,10 @@ records under --record-dir what it was given (for demos and tests).`,
 	fs.DurationVar(&o.heartbeat, "heartbeat", 30*time.Second, "how often a running step must show it is alive")
 	fs.BoolVar(&o.verbose, "verbose", false, "log at debug level")
 	fs.StringVar(&o.ansiblePlaybook, "ansible-playbook", "", "the ansible-playbook `PATH` to run (default: the one on $PATH)")
+	fs.StringVar(&o.backupRetention, "backup-retention", deploy.DefaultRetention.String(), "how many backups of each instance are kept: the newest of `NdMw` N days and M ISO weeks")
+	fs.StringVar(&o.mirrorEndpoint, "backup-mirror-endpoint", "", "the `URL` of an S3-compatible endpoint that keeps a further copy of every backup")
+	fs.StringVar(&o.mirrorBucket, "backup-mirror-bucket", "", "the mirror's `BUCKET`")
+	fs.StringVar(&o.mirrorRegion, "backup-mirror-region", "us-east-1", "the mirror's `REGION`")
 	fs.StringVar(&o.missedFires, "missed-fires", "once", "schedule slots missed while stopped: once (fire each such schedule once on start) or skip")
 	fs.DurationVar(&o.webhookBackoff, "webhook-backoff", 0, "the wait after a webhook delivery's first failed attempt, doubling after each (default 10s)")
 	fs.BoolVar(&o.registration, "registration", false, "let people register accounts in the web console (an admin approves each)")
@@ -59,6 +71,9 @@ type serveOptions struct {
 	stepTimeout, heartbeat          time.Duration
 	verbose                         bool
 	ansiblePlaybook                 string
+	backupRetention                 string
+	mirrorEndpoint, mirrorBucket    string
+	mirrorRegion                    string
 	missedFires                     string
 	webhookBackoff                  time.Duration
 	registration                    bool
@@ -94,6 +109,18 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 		fmt.Fprintln(a.stderr, "edenctl: serving with the instant runner: every step succeeds at once and nothing is deployed (for benchmarks)")
 	default:
 		return usagef("--runner is ssh or instant, not %q", o.runner)
+	}
+	retention, err := deploy.ParseRetention(o.backupRetention)
+	if err != nil {
+		return usagef("--backup-retention: %v", err)
+	}
+	cfg.BackupRetention = retention
+	if (o.mirrorEndpoint == "") != (o.mirrorBucket == "") {
+		return usagef("--backup-mirror-endpoint and --backup-mirror-bucket go together")
+	}
+	if o.mirrorEndpoint != "" {
+		cfg.BackupMirror = &localplane.Mirror{Endpoint: o.mirrorEndpoint, Bucket: o.mirrorBucket, Region: o.mirrorRegion,
+			AccessKeyID: a.getenv("AWS_ACCESS_KEY_ID"), SecretAccessKey: a.getenv("AWS_SECRET_ACCESS_KEY")}
 	}
 	switch o.roles {
 	case "real":

@@ -14,18 +14,20 @@ import (
 
 // taskNames are the tasks "task run" takes (the API takes add-instance
 // too, which "instance add" starts).
-func taskNames() []string { return []string{"clean", "pull", "restart", "backup", "deploy"} }
+func taskNames() []string {
+	return []string{"clean", "pull", "restart", "backup", "restore", "remove", "deploy"}
+}
 
 func taskCommand(a *app) *cobra.Command {
 	return group(&cobra.Command{
 		Use:     "task",
 		Aliases: []string{"tasks"},
-		Short:   "Run management tasks (clean, pull, restart, backup, deploy) on an instance",
+		Short:   "Run management tasks (clean, pull, restart, backup, restore, remove, deploy) on an instance",
 	}, taskRunCommand(a))
 }
 
 func taskRunCommand(a *app) *cobra.Command {
-	var confirm string
+	var confirm, backup string
 	var rf runFlags
 	cmd := &cobra.Command{
 		Use:   "run DEPLOYMENT INSTANCE TASK",
@@ -36,8 +38,15 @@ func taskRunCommand(a *app) *cobra.Command {
             and the deployment's name)
   pull      update Eden's code, migrate, compile, restart
   restart   restart the instance's services
-  backup    dump the instance's database now
-  deploy    apply the whole configuration again`,
+  backup    dump the instance's database now and keep it off the server
+  restore   put the database back from --backup (see edenctl backup list;
+            on prod only with --confirm)
+  remove    remove the instance (on prod only with --confirm); see
+            edenctl instance remove
+  deploy    apply the whole configuration again
+
+Clean, pull, restore and remove show the instance's maintenance page while
+they run.`,
 		Example: `  edenctl task run d-01hx5k0v6p8mzq3rj7t2c9w4fy prod pull --wait
   edenctl task run d-01hx5k0v6p8mzq3rj7t2c9w4fy prod clean --confirm relief --wait
   edenctl task run d-01hx5k0v6p8mzq3rj7t2c9w4fy demo restart --dry-run`,
@@ -52,10 +61,11 @@ func taskRunCommand(a *app) *cobra.Command {
 		},
 		ValidArgsFunction: a.completeArgs(argDeployment, argInstance, argTask),
 		RunE: a.onDeployment(func(ctx context.Context, dep string, args []string) error {
-			return a.taskRun(ctx, dep, args[0], httpapi.TaskRequest{Task: args[1], Confirm: confirm, DryRun: rf.dryRun}, rf)
+			return a.taskRun(ctx, dep, args[0], httpapi.TaskRequest{Task: args[1], Confirm: confirm, Backup: backup, DryRun: rf.dryRun}, rf)
 		}),
 	}
-	cmd.Flags().StringVar(&confirm, "confirm", "", "the deployment's `NAME`, which cleaning a prod instance needs")
+	cmd.Flags().StringVar(&confirm, "confirm", "", "the deployment's `NAME`, which cleaning, restoring or removing a prod instance needs")
+	cmd.Flags().StringVar(&backup, "backup", "", "the `ID` of the backup a restore puts back")
 	rf.bind(cmd.Flags())
 	return cmd
 }

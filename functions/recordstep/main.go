@@ -11,7 +11,7 @@ import (
 
 func main() {
 	lambdafn.Main(config.RecordStep, func(a *lambdafn.App, _ context.Context) (any, error) {
-		t, err := a.Tasks()
+		t, err := a.TasksKeepingBackups()
 		if err != nil {
 			return nil, err
 		}

@@ -3,7 +3,8 @@
 // disk.
 //
 // The playbooks (deploy.yml, clean.yml, pull.yml, restart.yml, backup.yml,
-// reconfigure.yml), ansible.cfg and the real roles (common, postgresql,
+// reconfigure.yml, restore.yml, remove.yml, maintenance-on.yml and
+// maintenance-off.yml), ansible.cfg and the real roles (common, postgresql,
 // eden, uwsgi, nginx) install Sahana Eden on Debian 12 and Ubuntu 24.04.
 // The test roles have the same names and entry points but change nothing:
 // each records the eden_* variables it received, for tests of the runners

@@ -18,6 +18,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/edendeploy/edendeploy/internal/deploy"
 )
 
 // Names of the variables this package reads.
@@ -31,6 +33,7 @@ const (
 	EnvStepTimeout     = "EDEN_STEP_TIMEOUT"
 	EnvAdminClaim      = "EDEN_ADMIN_CLAIM"
 	EnvAdminGroup      = "EDEN_ADMIN_GROUP"
+	EnvBackupRetention = "EDEN_BACKUP_RETENTION"
 	// Schedules (EventBridge Scheduler) and notifications.
 	EnvScheduleGroup  = "EDEN_SCHEDULE_GROUP"
 	EnvScheduleTarget = "EDEN_SCHEDULE_FUNCTION_ARN"
@@ -63,6 +66,7 @@ var Vars = map[string]Var{
 	EnvStepTimeout:     {EnvStepTimeout, false, `the longest one step may run, a Go duration such as "60m"`},
 	EnvAdminClaim:      {EnvAdminClaim, false, `the JWT claim listing the caller's groups, e.g. "cognito:groups" (empty: nobody is an admin)`},
 	EnvAdminGroup:      {EnvAdminGroup, false, `the group in that claim that makes an admin, e.g. "admin"`},
+	EnvBackupRetention: {EnvBackupRetention, false, `how many backups are kept, on the database servers and off them, such as "7d4w" (7 daily, 4 weekly)`},
 	EnvScheduleGroup:   {EnvScheduleGroup, true, "the EventBridge Scheduler schedule group of the stack's schedules"},
 	EnvScheduleTarget:  {EnvScheduleTarget, true, "the ARN of the schedule function the schedules invoke"},
 	EnvSchedulerRole:   {EnvSchedulerRole, true, "the ARN of the role EventBridge Scheduler assumes to invoke it"},
@@ -119,15 +123,19 @@ var TaskFunctions = []string{StartRun, PrepareStep, DispatchStep, RecordStep, Fi
 // call until used).
 var taskEnv = []string{EnvTable, EnvBucket, EnvParameterPrefix, EnvDocumentName, EnvRunRetention, EnvStepTimeout}
 
+// backupTaskEnv is what the tasks that render backup scripts (PrepareStep)
+// and keep backups (RecordStep) read: the retention besides.
+var backupTaskEnv = append(append([]string(nil), taskEnv...), EnvBackupRetention)
+
 // Functions are the Lambda functions, by logical ID.
 var Functions = map[string]Function{
 	API: {API, "functions/api", []string{EnvTable, EnvBucket, EnvParameterPrefix, EnvStateMachineARN, EnvDocumentName, EnvRunRetention, EnvAdminClaim, EnvAdminGroup,
 		EnvScheduleGroup, EnvScheduleTarget, EnvSchedulerRole,
 		EnvConsoleURL, EnvConsoleClientID, EnvConsoleAuthorizeURL, EnvConsoleTokenURL, EnvConsoleSignUpURL, EnvConsoleLogoutURL}},
 	StartRun:          {StartRun, "functions/startrun", taskEnv},
-	PrepareStep:       {PrepareStep, "functions/preparestep", taskEnv},
+	PrepareStep:       {PrepareStep, "functions/preparestep", backupTaskEnv},
 	DispatchStep:      {DispatchStep, "functions/dispatchstep", taskEnv},
-	RecordStep:        {RecordStep, "functions/recordstep", taskEnv},
+	RecordStep:        {RecordStep, "functions/recordstep", backupTaskEnv},
 	FinishRun:         {FinishRun, "functions/finishrun", taskEnv},
 	CompleteLifecycle: {CompleteLifecycle, "functions/completelifecycle", taskEnv},
 	SSMStatus:         {SSMStatus, "functions/ssmstatus", []string{EnvBucket, EnvDocumentName}},
@@ -164,6 +172,8 @@ type Config struct {
 	SchedulerRole   string
 	RunRetention    time.Duration
 	StepTimeout     time.Duration
+	// BackupRetention is zero (deploy.DefaultRetention) unless set.
+	BackupRetention deploy.Retention
 	// Console is the web console's sign-in; its URL is empty when the
 	// stack serves no console.
 	Console Console
@@ -226,6 +236,12 @@ func (c *Config) set(name, val string) error {
 		c.AdminClaim = val
 	case EnvAdminGroup:
 		c.AdminGroup = val
+	case EnvBackupRetention:
+		r, err := deploy.ParseRetention(val)
+		if err != nil {
+			return err
+		}
+		c.BackupRetention = r
 	case EnvScheduleGroup:
 		c.ScheduleGroup = val
 	case EnvScheduleTarget, EnvSchedulerRole:

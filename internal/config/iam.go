@@ -51,9 +51,13 @@ var IAM = map[string]map[string]string{
 		"ssm:CancelCommand":   "the runner cancels a command whose record it could not store",
 	},
 	RecordStep: {
-		"dynamodb:GetItem":    "GetRun",
-		"dynamodb:PutItem":    "UpdateRun (step results)",
-		"dynamodb:DeleteItem": "UpdateRun's transaction that finishes a run frees its slot: on the code path, not taken by this task",
+		"dynamodb:GetItem":    "GetRun, GetDeployment, GetBackup",
+		"dynamodb:PutItem":    "UpdateRun (step results), PutBackup (backup records)",
+		"dynamodb:DeleteItem": "DeleteBackup past the retention; UpdateRun's transaction that finishes a run frees its slot (not taken by this task)",
+		"dynamodb:Query":      "ListBackups of the deployment",
+		"s3:GetObject":        "reads each backup copy a db server put in the bucket to check its SHA-256",
+		"s3:PutObject":        "the backup mirror's PutCopy: on the code path, no mirror is configured on AWS",
+		"s3:DeleteObject":     "deletes backup copies past the retention (DeleteObjects)",
 	},
 	FinishRun: {
 		"dynamodb:GetItem":    "GetRun, GetDeployment",

@@ -37,6 +37,9 @@ type Config struct {
 	Blobs    deploy.Blobs
 	Workflow workflow.Engine
 	Runner   deploy.Runner // to cancel a running step
+	// Backups lists backups and finds the one a restore takes (see
+	// daytwo.go); nil: backups are not kept, restore is refused.
+	Backups Backups
 	// Machine is the logical name of the run state machine.
 	Machine string
 	// RunEnded, if set, is told of every run the service ends itself
@@ -416,13 +419,19 @@ type TaskRequest struct {
 	Instance deploy.InstanceType
 	Confirm  string
 	DryRun   bool
+	// Backup is the ID of the backup a restore puts back.
+	Backup string
 }
 
-// StartTask starts a management task (clean, pull, restart, backup) or
-// re-runs the deploy of a first instance that failed.
+// StartTask starts a management task (clean, pull, restart, backup,
+// restore, remove) or re-runs the deploy of a first instance that failed.
 func (s *Service) StartTask(ctx context.Context, c Caller, id string, req TaskRequest) (*deploy.Run, error) {
 	if !req.Kind.Task() && req.Kind != deploy.RunDeploy && req.Kind != deploy.RunAddInstance {
-		return nil, deploy.Invalid("task", "%q is not a task: use clean, pull, restart or backup", req.Kind)
+		return nil, deploy.Invalid("task", "%q is not a task: use clean, pull, restart, backup, restore or remove", req.Kind)
+	}
+	restore, err := s.restoreSource(ctx, c, id, req)
+	if err != nil {
+		return nil, err
 	}
 	if req.Kind == deploy.RunDeploy || req.Kind == deploy.RunAddInstance {
 		// "deploy" re-runs the install of any instance: the first one's is
@@ -436,7 +445,7 @@ func (s *Service) StartTask(ctx context.Context, c Caller, id string, req TaskRe
 			req.Kind = deploy.RunDeploy
 		}
 	}
-	return s.startRun(ctx, c, id, deploy.RunRequest{Kind: req.Kind, Instance: req.Instance, Confirm: req.Confirm, DryRun: req.DryRun, Requester: c.User})
+	return s.startRun(ctx, c, id, deploy.RunRequest{Kind: req.Kind, Instance: req.Instance, Confirm: req.Confirm, DryRun: req.DryRun, Requester: c.User, Restore: restore})
 }
 
 func (s *Service) startRun(ctx context.Context, c Caller, id string, req deploy.RunRequest) (*deploy.Run, error) {

@@ -27,6 +27,13 @@ type rig struct {
 
 func newRig(t *testing.T) *rig {
 	t.Helper()
+	return newRigWith(t, nil)
+}
+
+// newRigWith is newRig with configure applied to the service's
+// configuration (nil: none).
+func newRigWith(t *testing.T, configure func(*control.Config, *bolt.Store)) *rig {
+	t.Helper()
 	dir := t.TempDir()
 	st, err := bolt.Open(filepath.Join(dir, "eden.db"), bolt.Options{})
 	if err != nil {
@@ -38,8 +45,12 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	r := &rig{store: st, secrets: sec, engine: &httpapitest.Engine{}}
-	r.svc, err = control.New(control.Config{Store: st, Secrets: sec, Workflow: r.engine, Machine: "run",
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	cfg := control.Config{Store: st, Secrets: sec, Workflow: r.engine, Machine: "run",
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if configure != nil {
+		configure(&cfg, st)
+	}
+	r.svc, err = control.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,12 @@ const (
 	PlaybookRestart     = "restart.yml"
 	PlaybookBackup      = "backup.yml"
 	PlaybookReconfigure = "reconfigure.yml"
+	PlaybookRestore     = "restore.yml"
+	PlaybookRemove      = "remove.yml"
+	// The maintenance switch of an instance's nginx site, around the
+	// disruptive runs (see planMaintenance).
+	PlaybookMaintenanceOn  = "maintenance-on.yml"
+	PlaybookMaintenanceOff = "maintenance-off.yml"
 )
 
 // Plan returns the ordered steps of run r on deployment d. A step targets
@@ -28,11 +34,29 @@ const (
 //	scale-in  (eden)       db (pg_hba without the host), webserver (upstreams
 //	                       without it)
 //	scale-in  (other)      no steps
+//	restore                db (the first db server), eden
+//	remove                 eden (stop the app), db (final backup, drop the
+//	                       database), eden-files (home, app config),
+//	                       webserver (the site)
+//
+// Clean, pull, restore and remove are disruptive: their steps come between
+// a maintenance-on step and a maintenance-off step that runs even when one
+// of them failed (Step.Always), both on the web servers (on an all-in-one
+// server, three steps "maintenance-on", "all", "maintenance-off").
 func Plan(d *Deployment, r *Run) ([]Step, error) {
+	steps, err := plan(d, r)
+	if err != nil || !disruptive(r.Kind) {
+		return steps, err
+	}
+	return planMaintenance(d, steps), nil
+}
+
+func plan(d *Deployment, r *Run) ([]Step, error) {
 	playbook := map[RunKind]string{
 		RunDeploy: PlaybookDeploy, RunAddInstance: PlaybookDeploy, RunClean: PlaybookClean,
 		RunPull: PlaybookPull, RunRestart: PlaybookRestart, RunBackup: PlaybookBackup,
 		RunReconfigure: PlaybookReconfigure, RunScaleOut: PlaybookDeploy, RunScaleIn: PlaybookDeploy,
+		RunRestore: PlaybookRestore, RunRemove: PlaybookRemove,
 	}[r.Kind]
 	if playbook == "" {
 		return nil, Invalid("kind", "unknown run kind %q", r.Kind)
@@ -59,6 +83,13 @@ func Plan(d *Deployment, r *Run) ([]Step, error) {
 		return []Step{tier(RoleEden), tier(RoleWebServer)}, nil
 	case RunBackup:
 		return []Step{tier(RoleDB)}, nil
+	case RunRestore:
+		// The instance's database lives on the first db server.
+		return []Step{newStep(string(RoleDB), RoleDB, d.HostsOf(RoleDB)[0], playbook), tier(RoleEden)}, nil
+	case RunRemove:
+		files := tier(RoleEden)
+		files.Name = "eden-files"
+		return []Step{tier(RoleEden), tier(RoleDB), files, tier(RoleWebServer)}, nil
 	case RunScaleOut:
 		s := d.Server(r.Host)
 		if s == nil {

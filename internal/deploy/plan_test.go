@@ -21,6 +21,8 @@ func TestPlanAllInOne(t *testing.T) {
 		deploy.RunRestart:     "restart.yml",
 		deploy.RunBackup:      "backup.yml",
 		deploy.RunReconfigure: "reconfigure.yml",
+		deploy.RunRestore:     "restore.yml",
+		deploy.RunRemove:      "remove.yml",
 	}
 	d := deployed(t, allInOneSpec())
 	for kind, playbook := range playbooks {
@@ -30,6 +32,9 @@ func TestPlanAllInOne(t *testing.T) {
 				t.Fatalf("Plan: %v", err)
 			}
 			want := []deploy.Step{step("all", deploy.RoleAll, playbook, "eden.example.org")}
+			if kind == deploy.RunClean || kind == deploy.RunPull || kind == deploy.RunRestore || kind == deploy.RunRemove {
+				want = maintained(deploy.RoleAll, []string{"eden.example.org"}, want...)
+			}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("steps (-want +got):\n%s", diff)
 			}
@@ -54,6 +59,7 @@ func TestPlanThreeTier(t *testing.T) {
 		web1  = "web1.example.org"
 		web2  = "web2.example.org"
 	)
+	webs := []string{web1, web2}
 	tests := []struct {
 		name string
 		run  deploy.Run
@@ -69,13 +75,25 @@ func TestPlanThreeTier(t *testing.T) {
 			step("eden", deploy.RoleEden, "deploy.yml", eden1, eden2),
 			step("webserver", deploy.RoleWebServer, "deploy.yml", web1, web2),
 		}},
-		{"clean", deploy.Run{Kind: deploy.RunClean, Instance: deploy.InstanceProd}, []deploy.Step{
+		{"clean", deploy.Run{Kind: deploy.RunClean, Instance: deploy.InstanceProd}, maintained(deploy.RoleWebServer, webs,
 			step("db", deploy.RoleDB, "clean.yml", db),
 			step("eden", deploy.RoleEden, "clean.yml", eden1, eden2),
-		}},
-		{"pull", deploy.Run{Kind: deploy.RunPull, Instance: deploy.InstanceProd}, []deploy.Step{
+		)},
+		{"pull", deploy.Run{Kind: deploy.RunPull, Instance: deploy.InstanceProd}, maintained(deploy.RoleWebServer, webs,
 			step("eden", deploy.RoleEden, "pull.yml", eden1, eden2),
-		}},
+		)},
+		// Eden's database is on the first db server.
+		{"restore", deploy.Run{Kind: deploy.RunRestore, Instance: deploy.InstanceTest}, maintained(deploy.RoleWebServer, webs,
+			step("db", deploy.RoleDB, "restore.yml", db),
+			step("eden", deploy.RoleEden, "restore.yml", eden1, eden2),
+		)},
+		// The app stops before the final backup; home and site go after it.
+		{"remove", deploy.Run{Kind: deploy.RunRemove, Instance: deploy.InstanceTest}, maintained(deploy.RoleWebServer, webs,
+			step("eden", deploy.RoleEden, "remove.yml", eden1, eden2),
+			step("db", deploy.RoleDB, "remove.yml", db),
+			step("eden-files", deploy.RoleEden, "remove.yml", eden1, eden2),
+			step("webserver", deploy.RoleWebServer, "remove.yml", web1, web2),
+		)},
 		{"restart", deploy.Run{Kind: deploy.RunRestart, Instance: deploy.InstanceProd}, []deploy.Step{
 			step("eden", deploy.RoleEden, "restart.yml", eden1, eden2),
 		}},
@@ -114,6 +132,14 @@ func TestPlanThreeTier(t *testing.T) {
 			}
 		})
 	}
+}
+
+// maintained puts steps between the maintenance switch's steps on hosts.
+func maintained(role deploy.Role, hosts []string, steps ...deploy.Step) []deploy.Step {
+	on := step("maintenance-on", role, "maintenance-on.yml", hosts...)
+	off := step("maintenance-off", role, "maintenance-off.yml", hosts...)
+	off.Always = true
+	return append(append([]deploy.Step{on}, steps...), off)
 }
 
 func TestPlanRefuses(t *testing.T) {

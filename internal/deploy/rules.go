@@ -15,6 +15,9 @@ type RunRequest struct {
 	Host      string
 	HostRole  Role
 	Requester string
+	// Restore is the backup a restore puts back (the control plane looks
+	// it up and checks it with CheckRestoreSource).
+	Restore *RestoreSource
 }
 
 // CheckRun applies the management rules to a request for a run on d, given
@@ -23,7 +26,9 @@ type RunRequest struct {
 //   - deploy only for the first instance, while it is not deployed;
 //   - add-instance only once the first instance is deployed;
 //   - tasks and reconfigure only on a deployed instance;
-//   - clean on prod only with Confirm equal to the deployment's name;
+//   - clean, restore and remove on prod only with Confirm equal to the
+//     deployment's name;
+//   - restore names a backup; remove leaves the deployment one instance;
 //   - scale-out only for eden and webserver servers of a 3-tier deployment.
 func (d *Deployment) CheckRun(req RunRequest, active *Run) error {
 	if !req.Kind.Valid() {
@@ -67,6 +72,8 @@ func (d *Deployment) CheckRun(req RunRequest, active *Run) error {
 		if req.Kind == RunClean && req.Instance == InstanceProd && req.Confirm != d.Name {
 			return Invalid("confirm", "cleaning prod deletes its data: confirm with the deployment's name %q", d.Name)
 		}
+	case RunRestore, RunRemove:
+		return d.checkDayTwo(req)
 	case RunScaleOut:
 		s := d.Server(req.Host)
 		if s == nil {
@@ -129,7 +136,7 @@ func (d *Deployment) NewRun(id string, req RunRequest, now time.Time) (*Run, err
 	r := &Run{
 		ID: id, DeploymentID: d.ID, Kind: req.Kind, Instance: req.Instance,
 		Host: req.Host, HostRole: req.HostRole, DryRun: req.DryRun, Status: RunQueued,
-		Requester: req.Requester, CreatedAt: now,
+		Requester: req.Requester, CreatedAt: now, Restore: req.Restore,
 	}
 	steps, err := Plan(d, r)
 	if err != nil {
@@ -140,8 +147,14 @@ func (d *Deployment) NewRun(id string, req RunRequest, now time.Time) (*Run, err
 }
 
 // ObserveRun records the status of run r on d: a deploy or add-instance moves its
-// instance to deploying, deployed or failed. It changes d in place.
+// instance to deploying, deployed or failed; a remove that succeeded
+// removes its instance from d, one that failed leaves it failed. It
+// changes d in place.
 func (d *Deployment) ObserveRun(r *Run, now time.Time) {
+	if r.Kind == RunRemove {
+		d.observeRemove(r, now)
+		return
+	}
 	if r.Kind != RunDeploy && r.Kind != RunAddInstance {
 		return
 	}

@@ -18,10 +18,12 @@ const (
 	RunReconfigure RunKind = "reconfigure"  // rewrite 000_config.py from settings, compile, restart
 	RunScaleOut    RunKind = "scale-out"    // provision a server that joined
 	RunScaleIn     RunKind = "scale-in"     // retire a server that leaves
+	RunRestore     RunKind = "restore"      // put the instance's database back from a backup
+	RunRemove      RunKind = "remove"       // remove the instance from its servers and the deployment
 )
 
 // RunKinds lists every run kind.
-var RunKinds = []RunKind{RunDeploy, RunAddInstance, RunClean, RunPull, RunRestart, RunBackup, RunReconfigure, RunScaleOut, RunScaleIn}
+var RunKinds = []RunKind{RunDeploy, RunAddInstance, RunClean, RunPull, RunRestart, RunBackup, RunReconfigure, RunScaleOut, RunScaleIn, RunRestore, RunRemove}
 
 // Valid reports whether k is a known run kind.
 func (k RunKind) Valid() bool {
@@ -34,10 +36,10 @@ func (k RunKind) Valid() bool {
 }
 
 // Task reports whether k is a management task a user may start on an
-// instance (clean, pull, restart, backup).
+// instance (clean, pull, restart, backup, restore, remove).
 func (k RunKind) Task() bool {
 	switch k {
-	case RunClean, RunPull, RunRestart, RunBackup:
+	case RunClean, RunPull, RunRestart, RunBackup, RunRestore, RunRemove:
 		return true
 	}
 	return false
@@ -108,8 +110,11 @@ type Step struct {
 	// Hosts the step targets, all at once.
 	Hosts []string `json:"hosts"`
 	// Playbook is the bundle's entry point for this step, e.g. "deploy.yml".
-	Playbook string     `json:"playbook"`
-	Status   StepStatus `json:"status"`
+	Playbook string `json:"playbook"`
+	// Always marks a step that runs even when an earlier step of its run
+	// failed (it lifts a maintenance page); the steps between are skipped.
+	Always bool       `json:"always,omitempty"`
+	Status StepStatus `json:"status"`
 	// BundleKey is where the rendered bundle was stored (blob key).
 	BundleKey string `json:"bundle_key,omitempty"`
 	// LogKey is where the step's full Ansible log is (blob key or local log).
@@ -138,6 +143,9 @@ type HostResult struct {
 	Skipped     int    `json:"skipped"`
 	// Reason is one line saying why the host failed, or empty.
 	Reason string `json:"reason,omitempty"`
+	// Backups, from a step that backs up (backup, remove), are the dumps
+	// the host keeps of the step's instances.
+	Backups []BackupReport `json:"backups,omitempty"`
 }
 
 // Succeeded reports whether the host finished without failure.
@@ -175,6 +183,8 @@ type Run struct {
 	// Settings, on a reconfigure run, are the settings it applies (for a
 	// dry run, the proposed ones, which the deployment does not keep).
 	Settings Settings `json:"settings,omitempty"`
+	// Restore, on a restore run, is the backup it puts back.
+	Restore *RestoreSource `json:"restore,omitempty"`
 	// URL and TLS, on a reconfigure run that serves the instance anew,
 	// are the URL and TLS it applies (for a dry run, proposed ones).
 	URL    string    `json:"url,omitempty"`

@@ -114,7 +114,7 @@ func TestRunMoveTo(t *testing.T) {
 }
 
 func TestRunKind(t *testing.T) {
-	tasks := map[deploy.RunKind]bool{deploy.RunClean: true, deploy.RunPull: true, deploy.RunRestart: true, deploy.RunBackup: true}
+	tasks := map[deploy.RunKind]bool{deploy.RunClean: true, deploy.RunPull: true, deploy.RunRestart: true, deploy.RunBackup: true, deploy.RunRestore: true, deploy.RunRemove: true}
 	for _, k := range deploy.RunKinds {
 		if !k.Valid() {
 			t.Errorf("%s.Valid() = false", k)

@@ -94,11 +94,15 @@ func TestLocalProduct(t *testing.T) {
 	var started httpapi.RunStarted
 	alice.must(202, "POST", "/v1/deployments/"+dep+"/instances/prod/tasks", "/v1/deployments/{id}/instances/{type}/tasks",
 		httpapi.TaskRequest{Task: "pull"}, &started)
-	if r := alice.waitRun(dep, started.Run.ID, 2*time.Minute); r.Status != deploy.RunSucceeded || len(r.Steps) != 1 || r.Steps[0].Name != "eden" {
+	// The web server shows prod's maintenance page around the pull.
+	if r := alice.waitRun(dep, started.Run.ID, 2*time.Minute); r.Status != deploy.RunSucceeded || len(r.Steps) != 3 || r.Steps[1].Name != "eden" {
 		t.Fatalf("pull run %s %q, steps %+v", r.Status, r.Error, r.Steps)
 	}
 	if log := orderLog(t, srv.recordDir, eden); !containsPrefix(log, "pull ") {
 		t.Errorf("the eden host never ran the pull playbook: %v", log)
+	}
+	if log := orderLog(t, srv.recordDir, web); !containsPrefix(log, "maintenance-on nginx maintenance") || !containsPrefix(log, "maintenance-off nginx maintenance") {
+		t.Errorf("the web host did not switch the maintenance page around the pull: %v", log)
 	}
 
 	// Settings: read with their version, replace with If-Match, and the

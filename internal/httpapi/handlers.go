@@ -80,6 +80,8 @@ type TaskRequest struct {
 	Task    string `json:"task"`
 	Confirm string `json:"confirm"`
 	DryRun  bool   `json:"dry_run"`
+	// Backup is the ID of the backup a restore puts back.
+	Backup string `json:"backup,omitempty"`
 }
 
 // RunStarted is the response to POST .../tasks.
@@ -307,11 +309,12 @@ func (a *API) startTask(c *call) error {
 		return err
 	}
 	if req.Task == "" {
-		return badRequest("task", "is required: clean, pull, restart, backup or deploy")
+		return badRequest("task", "is required: clean, pull, restart, backup, restore, remove or deploy")
 	}
 	id := c.r.PathValue("id")
 	run, err := a.cfg.Service.StartTask(c.r.Context(), c.caller, id, control.TaskRequest{
 		Kind: deploy.RunKind(req.Task), Instance: deploy.InstanceType(c.r.PathValue("type")), Confirm: req.Confirm, DryRun: req.DryRun,
+		Backup: req.Backup,
 	})
 	if run == nil {
 		if err == nil {

@@ -105,6 +105,7 @@ type Config struct {
 	Tokens      TokenIssuer             // optional: without it POST /v1/tokens answers 501
 	Lifecycle   LifecycleEvents         // optional: without it POST /v1/admin/lifecycle-events answers 501
 	Fleet       FleetRegistry           // optional: without it the /v1/admin/fleet routes answer 501
+	Backups     BackupLister            // optional: without it the backup routes answer 501
 	Schedules   Schedules               // optional: without it the schedule routes answer 501
 	Webhooks    Webhooks                // optional: without it the webhook routes answer 501
 	Accounts    AccountService          // optional: without it the /v1/accounts and /v1/sessions routes answer 501

@@ -54,6 +54,8 @@ func (a *API) table() []route {
 		{method: "GET", pattern: "/v1/deployments/{id}/instances/{type}/settings", h: a.getSettings},
 		{method: "PUT", pattern: "/v1/deployments/{id}/instances/{type}/settings", body: true, h: a.putSettings},
 		{method: "POST", pattern: "/v1/deployments/{id}/instances/{type}/tasks", body: true, h: a.startTask},
+		{method: "GET", pattern: "/v1/deployments/{id}/backups", h: a.listBackups},
+		{method: "GET", pattern: "/v1/deployments/{id}/backups/{backup}", h: a.getBackup},
 		{method: "PUT", pattern: "/v1/deployments/{id}/instances/{type}/tls", body: true, h: a.putTLS},
 		{method: "GET", pattern: "/v1/deployments/{id}/runs", h: a.listRuns},
 		{method: "GET", pattern: "/v1/deployments/{id}/runs/{run}", h: a.getRun},

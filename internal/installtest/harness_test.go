@@ -361,6 +361,9 @@ type plane struct {
 	sig     *signaler
 	runner  *ssh.Runner
 	label   string // "all-in-one" or "3-tier", for timings
+	// offsite is where backups are pulled to, as edenctl serve's data
+	// directory holds them (the runner's eden_backup_pull_dir).
+	offsite string
 	// packages is how the servers got their packages (packageMode(), or
 	// "none" on a bare server), for timings.
 	packages string
@@ -395,7 +398,7 @@ func newPlane(t *testing.T, label string, c *testhost.Cluster, d *deploy.Deploym
 		label = c.Distro.String() + "/" + label // "ubuntu-24.04/all-in-one"
 	}
 	dir := t.TempDir()
-	p := &plane{t: t, d: d, c: c, sig: newSignaler(), label: label, packages: packageMode()}
+	p := &plane{t: t, d: d, c: c, sig: newSignaler(), label: label, packages: packageMode(), offsite: filepath.Join(dir, "offsite")}
 	var err error
 	if p.blobs, err = blobfs.Open(filepath.Join(dir, "blobs")); err != nil {
 		t.Fatal(err)
@@ -422,6 +425,7 @@ func newPlane(t *testing.T, label string, c *testhost.Cluster, d *deploy.Deploym
 	p.runner, err = ssh.New(ssh.Config{
 		DataDir: filepath.Join(dir, "runner"), Blobs: p.blobs, Secrets: p.secrets, Log: p.log, Signaler: p.sig,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Callbacks: callbacks,
+		ExtraVars: map[string]string{"eden_backup_pull_dir": p.offsite},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -10,15 +10,21 @@ import (
 	"github.com/edendeploy/edendeploy/internal/auth"
 	"github.com/edendeploy/edendeploy/internal/config"
 	"github.com/edendeploy/edendeploy/internal/console"
+	"github.com/edendeploy/edendeploy/internal/control"
 	"github.com/edendeploy/edendeploy/internal/httpapi"
 	"github.com/edendeploy/edendeploy/internal/runner/ssm"
+	"github.com/edendeploy/edendeploy/internal/store/dynamo"
 )
 
 // API returns the HTTP API wrapped for API Gateway HTTP API events
 // (payload 2.0). The caller comes from the JWT authorizer's claims
 // (auth.APIGatewayJWT), which httpadapter puts in the request context.
 func (a *App) API(ctx context.Context) (any, error) {
-	svc, store, err := a.Control(true, a.withSchedules)
+	bk, err := a.BackupRecords()
+	if err != nil {
+		return nil, err
+	}
+	svc, store, err := a.Control(true, a.withSchedules, func(c *control.Config, _ *dynamo.Store) { c.Backups = bk })
 	if err != nil {
 		return nil, err
 	}
@@ -31,6 +37,7 @@ func (a *App) API(ctx context.Context) (any, error) {
 		Logs:        &ssm.RunLogs{Blobs: blobs, Runs: store, Deployments: store},
 		Auth:        &auth.APIGatewayJWT{AdminClaim: a.Config.AdminClaim, AdminGroup: a.Config.AdminGroup},
 		Idempotency: store,
+		Backups:     svc,
 		Schedules:   svc,
 		Webhooks:    svc,
 		Log:         a.Log,

@@ -126,7 +126,7 @@ func (a *App) tasks(opts ...func(*tasks.Config)) (*tasks.Tasks, error) {
 		Store:       store,
 		Blobs:       blobs,
 		Runner:      runner,
-		Renderer:    playbook.Renderer{},
+		Renderer:    playbook.Renderer{Options: playbook.Options{Backups: a.renderBackups()}},
 		Lifecycle:   a.Fleet(),
 		StepTimeout: a.Config.StepTimeout,
 		Log:         a.Log,

@@ -12,6 +12,8 @@
 //	<data>/secrets/        database and admin passwords, HMAC and SSH keys (0600)
 //	<data>/logs/           run logs
 //	<data>/runner/         per-step working directories and known_hosts
+//	<data>/offsite/        backups kept off the database servers, pulled over
+//	                       the runner's SSH connection: backups/<deployment>/<type>/<dump>
 //	<data>/fleet.json      the local fleet: group tags and instance addresses
 //	                       that lifecycle events refer to (admin API)
 //	<data>/admin.token     the first admin token (0600), written on first start
@@ -87,6 +89,11 @@ type Config struct {
 	// AnsiblePlaybook is the ansible-playbook to run; default the one in
 	// /usr/local/bin:/usr/bin:/bin.
 	AnsiblePlaybook string
+	// BackupRetention is how many backups are kept, on the database
+	// servers and off them; zero means deploy.DefaultRetention.
+	BackupRetention deploy.Retention
+	// BackupMirror, when set, gets a further copy of every backup.
+	BackupMirror *Mirror
 	// MissedFires is the policy for schedule slots missed while the plane
 	// was down: "once" (default) or "skip" (trigger/local).
 	MissedFires string
@@ -175,6 +182,14 @@ func New(ctx context.Context, cfg Config) (p *Plane, err error) {
 	// The engine and the runner signal each other: the runner reports a
 	// step's end to the engine, the engine's tasks dispatch to the runner.
 	signals := &lateSignaler{}
+	bk, err := newBackups(cfg, p.store)
+	if err != nil {
+		return nil, err
+	}
+	extraVars := map[string]string{PullDirVar: offsiteDir(cfg.DataDir)}
+	for k, v := range cfg.ExtraVars {
+		extraVars[k] = v
+	}
 	var run deploy.Runner
 	if cfg.InstantRunner {
 		p.instant = instant.New(signals, cfg.Log)
@@ -182,7 +197,7 @@ func New(ctx context.Context, cfg Config) (p *Plane, err error) {
 	} else {
 		if p.runner, err = ssh.New(ssh.Config{
 			DataDir: filepath.Join(cfg.DataDir, "runner"), Blobs: blobs, Secrets: secrets, Log: p.logs,
-			Signaler: signals, ExtraVars: cfg.ExtraVars, Heartbeat: cfg.Heartbeat, AnsiblePlaybook: cfg.AnsiblePlaybook,
+			Signaler: signals, ExtraVars: extraVars, Heartbeat: cfg.Heartbeat, AnsiblePlaybook: cfg.AnsiblePlaybook,
 			DefaultTimeout: cfg.StepTimeout, Logger: cfg.Log,
 		}); err != nil {
 			return nil, err
@@ -201,7 +216,8 @@ func New(ctx context.Context, cfg Config) (p *Plane, err error) {
 	}
 	tk, err := tasks.New(tasks.Config{
 		Store: p.store, Blobs: blobs, Runner: run,
-		Renderer: playbook.Renderer{Options: playbook.Options{Roles: cfg.Roles}}, Lifecycle: lifecycleDone,
+		Renderer:  playbook.Renderer{Options: playbook.Options{Roles: cfg.Roles, Backups: playbook.BackupOptions{Retention: cfg.BackupRetention}}},
+		Lifecycle: lifecycleDone, Backups: bk,
 		StepTimeout: cfg.StepTimeout, Log: cfg.Log,
 		RunEnded: runEnded,
 		LifecycleCompleted: func(ctx context.Context, r *deploy.Run, result string) {
@@ -265,7 +281,7 @@ func New(ctx context.Context, cfg Config) (p *Plane, err error) {
 
 	svc, err := control.New(control.Config{
 		Store: p.store, Secrets: secrets, Blobs: blobs, Workflow: p.engine, Runner: run,
-		Machine: statemachine.RunMachine, Log: cfg.Log,
+		Machine: statemachine.RunMachine, Log: cfg.Log, Backups: bk,
 		RunEnded:  runEnded,
 		Schedules: p.store, Webhooks: p.store, Trigger: p.sched, Self: []string{"http://" + cfg.Addr},
 	})
@@ -289,6 +305,7 @@ func New(ctx context.Context, cfg Config) (p *Plane, err error) {
 				notifier.LifecycleAbandoned(ctx, depID, a, nil, reason)
 			}},
 		Fleet:     fleet,
+		Backups:   svc,
 		Accounts:  accounts,
 		Schedules: svc,
 		Webhooks:  svc,

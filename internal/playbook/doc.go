@@ -7,7 +7,8 @@
 //
 //	ansible.cfg          roles_path and pipelining (from infra/ansible)
 //	<playbook>.yml       the step's playbook: deploy, clean, pull, restart,
-//	                     backup or reconfigure (from infra/ansible)
+//	                     backup, reconfigure, restore, remove, maintenance-on
+//	                     or maintenance-off (from infra/ansible)
 //	roles/<role>/...     the roles that playbook applies on the step's tier
 //	library/eden_files.py  Eden Deploy's module that the roles write files
 //	                     with, several per call (from infra/ansible)
@@ -91,6 +92,12 @@
 //	listen_port    int    AW    nginx listen port: the URL's port, or 80
 //	listen_ipv6    bool   AW    also listen on [::]
 //	upstreams      [str]  AW    host:port of every eden host's uWSGI (IPv6 bracketed)
+//
+// The db steps also get eden_backup_keep and eden_backup_offsite (how many
+// dumps a server keeps, where it copies them), and on a restore each
+// instance its restore: see dayTwoVars in daytwo.go. Steps that pull dumps
+// to the control plane take eden_backup_pull_dir with -e, the SSH runner's
+// own path (localplane.PullDirVar).
 //
 // Playbooks also set eden_playbook (deploy, clean, ...) as a play var.
 package playbook

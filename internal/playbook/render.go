@@ -37,6 +37,8 @@ type Options struct {
 	// Playbooks holds the playbooks and ansible.cfg at its root. Nil means
 	// ansible.Files.
 	Playbooks fs.FS
+	// Backups says how dumps leave the database servers and how many stay.
+	Backups BackupOptions
 }
 
 // File is one file of a bundle.
@@ -121,6 +123,25 @@ var rolesFor = map[string]map[deploy.Role][]string{
 		deploy.RoleEden:      {"eden", "uwsgi"},
 		deploy.RoleWebServer: {"nginx"},
 	},
+	deploy.PlaybookRestore: {
+		deploy.RoleAll:  {"postgresql", "eden", "uwsgi"},
+		deploy.RoleDB:   {"postgresql"},
+		deploy.RoleEden: {"eden", "uwsgi"},
+	},
+	deploy.PlaybookRemove: {
+		deploy.RoleAll:       {"uwsgi", "postgresql", "common", "nginx"},
+		deploy.RoleDB:        {"postgresql"},
+		deploy.RoleEden:      {"uwsgi", "common"},
+		deploy.RoleWebServer: {"nginx"},
+	},
+	deploy.PlaybookMaintenanceOn: {
+		deploy.RoleAll:       {"nginx"},
+		deploy.RoleWebServer: {"nginx"},
+	},
+	deploy.PlaybookMaintenanceOff: {
+		deploy.RoleAll:       {"nginx"},
+		deploy.RoleWebServer: {"nginx"},
+	},
 }
 
 // Render renders step in.Step of in.Run on in.Deployment into a bundle.
@@ -157,6 +178,9 @@ func Render(in Input, opt Options) (*Bundle, error) {
 
 	v, err := buildVars(d, r, step)
 	if err != nil {
+		return nil, err
+	}
+	if err := dayTwoVars(v, d, r, step, opt.Backups); err != nil {
 		return nil, err
 	}
 	varsYAML, err := marshalVars(v.root.node)
@@ -258,6 +282,10 @@ func secretsFor(step deploy.Step, firstRun bool) []string {
 		}
 	case deploy.PlaybookPull, deploy.PlaybookReconfigure:
 		out = append(out, deploy.SecretDBPassword, deploy.SecretHMACKey)
+	case deploy.PlaybookRestore:
+		if eden { // migrate and compile, as a pull does
+			out = append(out, deploy.SecretDBPassword, deploy.SecretHMACKey)
+		}
 	}
 	if out == nil {
 		out = []string{}

@@ -89,6 +89,9 @@ type HostReport struct {
 	Rescued      int      `json:"rescued"`
 	Ignored      int      `json:"ignored"`
 	FirstFailure *Failure `json:"first_failure,omitempty"`
+	// Backups are the dumps the host reported keeping (a db step of a run
+	// that backs up).
+	Backups []deploy.BackupReport `json:"backups,omitempty"`
 }
 
 // Failure is a host's first failed task or why it was unreachable.
@@ -152,6 +155,7 @@ func Outcome(hosts []string, res *Results, end Ending, logKey string) deploy.Ste
 		default:
 			hr.OK, hr.Changed, hr.Failed = rep.OK, rep.Changed, rep.Failures
 			hr.Unreachable, hr.Skipped = rep.Unreachable, rep.Skipped
+			hr.Backups = rep.Backups
 			if f := rep.FirstFailure; f != nil && (rep.Failures > 0 || rep.Unreachable > 0) {
 				if f.Unreachable {
 					hr.Reason = "unreachable: " + oneLine(f.Msg)

@@ -64,8 +64,10 @@ type fakeRunner struct {
 	engine      workflow.Engine
 	fail        string
 	runnerError bool
-	mu          sync.Mutex
-	dispatched  []deploy.Dispatch
+	// backups are what the hosts of a step (by name) report keeping.
+	backups    map[string][]deploy.BackupReport
+	mu         sync.Mutex
+	dispatched []deploy.Dispatch
 }
 
 func (f *fakeRunner) Dispatch(ctx context.Context, d deploy.Dispatch) (string, error) {
@@ -80,7 +82,7 @@ func (f *fakeRunner) Dispatch(ctx context.Context, d deploy.Dispatch) (string, e
 		}
 		out := deploy.StepOutcome{LogKey: d.LogKey}
 		for _, h := range d.Hosts {
-			r := deploy.HostResult{Host: h.Host, OK: 5, Changed: 2}
+			r := deploy.HostResult{Host: h.Host, OK: 5, Changed: 2, Backups: f.backups[d.StepName]}
 			if d.StepName == f.fail {
 				r = deploy.HostResult{Host: h.Host, OK: 3, Failed: 1, Reason: `task "Install packages" failed on ` + h.Host + ": no space left"}
 				if out.Error == "" {
@@ -128,6 +130,12 @@ type rig struct {
 // the tasks and the store.
 func newRig(t *testing.T, fail string, runnerError bool, wrap ...func(deploy.Store) deploy.Store) *rig {
 	t.Helper()
+	return newRigWith(t, fail, runnerError, nil, wrap...)
+}
+
+// newRigWith is newRig with backups (nil: none kept).
+func newRigWith(t *testing.T, fail string, runnerError bool, backups tasks.Backups, wrap ...func(deploy.Store) deploy.Store) *rig {
+	t.Helper()
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "eden.db"), bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -140,7 +148,7 @@ func newRig(t *testing.T, fail string, runnerError bool, wrap ...func(deploy.Sto
 	}
 	tk, err := tasks.New(tasks.Config{
 		Store: store, Blobs: &memBlobs{m: map[string][]byte{}}, Runner: rg.runner, Renderer: fakeRenderer{},
-		Lifecycle: rg.lifecycle, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Lifecycle: rg.lifecycle, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Backups: backups,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -240,7 +248,7 @@ func TestDeployThreeTier(t *testing.T) {
 	if x.Status != workflow.StatusSucceeded {
 		t.Fatalf("execution %s: %s %s", x.Status, x.Error, x.Cause)
 	}
-	step := []string{"PrepareStep", "DispatchStep", "RecordStep"}
+	step := []string{"PrepareStep", "DispatchOrSkip", "DispatchStep", "RecordStep"}
 	want := append(append(append(append([]string{"StartRun", "RunSteps"}, step...), step...), step...), "RecordSuccess", "HasLifecycleAction", "Outcome", "Done")
 	if diff := cmp.Diff(want, path); diff != "" {
 		t.Errorf("path (-want +got):\n%s", diff)
@@ -332,7 +340,8 @@ func TestDeployStepFails(t *testing.T) {
 		runnerError   bool
 	}{
 		{"a task fails on a host", `step eden failed: task "Install packages" failed on 10.0.0.2: no space left`, false},
-		{"ansible cannot run", `RunnerError: ansible-playbook: not found`, true},
+		// The step that could not run is recorded failed, with the reason.
+		{"ansible cannot run", `step eden failed: RunnerError: ansible-playbook: not found`, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rg := newRig(t, "eden", tc.runnerError)

@@ -66,6 +66,9 @@ type Config struct {
 	Runner    deploy.Runner
 	Renderer  Renderer
 	Lifecycle Lifecycle // may be nil where no run has a lifecycle action
+	// Backups keeps the backups steps report (see daytwo.go); nil keeps
+	// none.
+	Backups Backups
 	// StepTimeout bounds one step's Ansible run.
 	StepTimeout time.Duration
 	// RunEnded, if set, is told of every run FinishRun ends (locally: to
@@ -156,6 +159,9 @@ func (t *Tasks) StartRun(ctx context.Context, in RunRef) (Plan, error) {
 // PreparedStep is what PrepareStep returns.
 type PreparedStep struct {
 	BundleKey string `json:"bundle_key"`
+	// Skip says the step is not dispatched: an earlier step failed and
+	// this one does not always run.
+	Skip bool `json:"skip"`
 }
 
 // PrepareStep renders the step's bundle from the deployment as it is now,
@@ -174,6 +180,12 @@ func (t *Tasks) PrepareStep(ctx context.Context, in StepRef) (PreparedStep, erro
 	}
 	if in.Index < 0 || in.Index >= len(r.Steps) {
 		return PreparedStep{}, fmt.Errorf("tasks: run %s has no step %d", r.ID, in.Index)
+	}
+	if failedBefore(r, in.Index) && !r.Steps[in.Index].Always {
+		return t.skipStep(ctx, in)
+	}
+	if err := t.prepareBackups(ctx, d, r, in.Index); err != nil {
+		return PreparedStep{}, err
 	}
 	if r.Kind == deploy.RunReconfigure && r.Settings != nil {
 		// Render the settings the run applies (for a dry run, proposed
@@ -277,10 +289,12 @@ func (t *Tasks) DispatchStep(ctx context.Context, in DispatchInput) (Dispatched,
 	return Dispatched{CommandID: cmd}, nil
 }
 
-// RecordStepInput is the step and the outcome its runner signalled.
+// RecordStepInput is the step and the outcome its runner signalled, or,
+// for a step that could not run, the error the state machine caught.
 type RecordStepInput struct {
 	Step    StepRef            `json:"step"`
 	Outcome deploy.StepOutcome `json:"outcome"`
+	Failure *ErrorInfo         `json:"failure,omitempty"`
 }
 
 // StepRecord is what RecordStep returns.
@@ -288,9 +302,22 @@ type StepRecord struct {
 	Status deploy.StepStatus `json:"status"`
 }
 
-// RecordStep stores the step's per-host results. A failed step is a
-// StepFailedError, which ends the run.
+// RecordStep stores the step's per-host results and keeps the backups
+// they report. A failed step is a StepFailedError, which ends the run,
+// unless a step that always runs follows it: then the run goes on to that
+// step, and FinishRun fails it.
 func (t *Tasks) RecordStep(ctx context.Context, in RecordStepInput) (StepRecord, error) {
+	if in.Failure != nil {
+		var err error
+		if in.Outcome, err = t.dispatchFailure(ctx, in); err != nil {
+			return StepRecord{}, err
+		}
+	}
+	if in.Outcome.Error == "" {
+		if err := t.collectBackups(ctx, in.Step, &in.Outcome); err != nil {
+			return StepRecord{}, err
+		}
+	}
 	failed := in.Outcome.Error != ""
 	for _, h := range in.Outcome.Results {
 		if !h.Succeeded() {
@@ -319,6 +346,10 @@ func (t *Tasks) RecordStep(ctx context.Context, in RecordStepInput) (StepRecord,
 		reason := in.Outcome.Error
 		if reason == "" {
 			reason = firstHostReason(in.Outcome.Results)
+		}
+		if r, err := t.cfg.Store.GetRun(ctx, in.Step.DeploymentID, in.Step.RunID); err == nil && alwaysAfter(r, in.Step.Index) {
+			t.cfg.Log.InfoContext(ctx, "step failed; the steps that always run still run", "deployment", r.DeploymentID, "run", r.ID, "step", in.Step.Name, "reason", reason)
+			return StepRecord{Status: status}, nil
 		}
 		return StepRecord{}, &StepFailedError{Reason: fmt.Sprintf("step %s failed: %s", in.Step.Name, reason)}
 	}
@@ -374,6 +405,11 @@ func (t *Tasks) FinishRun(ctx context.Context, in FinishInput) (Finished, error)
 		}
 		now := t.cfg.Now()
 		if in.Failure == nil {
+			if reason := stepFailure(r); reason != "" {
+				// A step failed and the steps that always run ran.
+				r.Error = reason
+				return r.MoveTo(deploy.RunFailed, now)
+			}
 			return r.MoveTo(deploy.RunSucceeded, now)
 		}
 		r.Error = failureReason(*in.Failure)
@@ -516,9 +552,10 @@ func (t *Tasks) CompleteLifecycle(ctx context.Context, in LifecycleInput) (Lifec
 	return LifecycleCompleted{Result: in.Result}, nil
 }
 
-// observe records r's status on its deployment (instance status).
+// observe records r's status on its deployment (instance status; a
+// removed instance goes).
 func (t *Tasks) observe(ctx context.Context, r *deploy.Run) error {
-	if r.Kind != deploy.RunDeploy && r.Kind != deploy.RunAddInstance {
+	if r.Kind != deploy.RunDeploy && r.Kind != deploy.RunAddInstance && r.Kind != deploy.RunRemove {
 		return nil
 	}
 	_, err := deploy.UpdateDeployment(ctx, t.cfg.Store, r.DeploymentID, func(d *deploy.Deployment) error {

@@ -13,7 +13,9 @@
 #
 # first_failure is the failure that stopped the host (task name and one
 # line of its message) or why it was unreachable; absent when the host did
-# fine.
+# fine. backups, when a task of the host set the per-host custom stat
+# eden_backups (ansible.builtin.set_stats, per_host), is that list: the
+# dumps the host keeps (see deploy.BackupReport).
 # Failures that a task ignored (ignore_errors) or a block rescued do not
 # count. Without EDEN_RESULTS_FILE the plugin does nothing.
 #
@@ -124,6 +126,20 @@ def _message(res):
     return "failed"
 
 
+def _backup(entry):
+    """A reported dump with the types Eden Deploy reads: a templated
+    number or boolean may arrive as text."""
+    out = dict(entry)
+    try:
+        out["size"] = int(out.get("size", 0))
+    except (TypeError, ValueError):
+        out["size"] = 0
+    current = out.get("current", False)
+    if not isinstance(current, bool):
+        out["current"] = str(current).lower() in ("true", "yes", "1")
+    return out
+
+
 def _rescuable(task):
     """Whether task sits in the main section of a block that has a rescue."""
     child, parent = task, getattr(task, "_parent", None)
@@ -194,6 +210,9 @@ class CallbackModule(CallbackBase):
                 "rescued": s.get("rescued", 0),
                 "ignored": s.get("ignored", 0),
             }
+            custom = (getattr(stats, "custom", None) or {}).get(host) or {}
+            if isinstance(custom.get("eden_backups"), list):
+                entry["backups"] = [_backup(b) for b in custom["eden_backups"] if isinstance(b, dict)]
             first = self._first(host)
             # A rescued failure leaves failures at 0: it is no failure.
             if first and (entry["failures"] or entry["unreachable"]):

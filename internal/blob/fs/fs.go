@@ -5,6 +5,7 @@
 package fs
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -43,32 +44,8 @@ func (s *Store) path(key string) string { return filepath.Join(s.root, filepath.
 
 // PutBlob stores body under key atomically, replacing what was there.
 func (s *Store) PutBlob(ctx context.Context, key string, body []byte) error {
-	if err := blob.CheckKey(key); err != nil {
-		return err
-	}
-	p := s.path(key)
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+	if err := s.write(key, bytes.NewReader(body), int64(len(body))); err != nil {
 		return fmt.Errorf("blob/fs: put %s: %w", key, err)
-	}
-	// The temporary name starts with a dot: no valid key can name it.
-	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("blob/fs: put %s: %w", key, err)
-	}
-	tmp := f.Name()
-	_, werr := f.Write(body)
-	if werr == nil {
-		werr = f.Sync()
-	}
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(tmp, p)
-	}
-	if werr != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("blob/fs: put %s: %w", key, werr)
 	}
 	return nil
 }

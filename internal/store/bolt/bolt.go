@@ -22,6 +22,7 @@
 //	store.idempotency       key → idempotency record JSON
 //	store.idempotency_expiry 8-byte expiry + key → ""
 //	store.tokens            token hash → token JSON
+//	store.backups           one nested bucket per deployment ID: backups (see backups.go)
 //	store.accounts          e-mail → local account JSON (with its password hash)
 //	store.schedules, store.fires, store.webhooks, store.deliveries: see schedules.go
 //
@@ -613,6 +614,9 @@ func (s *Store) DeleteDeployment(ctx context.Context, id string) error {
 			}
 		}
 		if err := tx.Bucket(bActive).Delete([]byte(id)); err != nil {
+			return err
+		}
+		if err := deleteBackups(tx, id); err != nil {
 			return err
 		}
 		return tx.Bucket(bDeployments).Delete([]byte(id))

@@ -27,3 +27,9 @@ func TestConformance(t *testing.T) {
 		return openTemp(t, Options{Now: env.Now, Retention: env.Retention, SweepInterval: -1})
 	}, storetest.Options{})
 }
+
+func TestBackupConformance(t *testing.T) {
+	storetest.RunBackups(t, func(t *testing.T, env storetest.Env) deploy.Store {
+		return openTemp(t, Options{Now: env.Now, Retention: env.Retention, SweepInterval: -1})
+	}, storetest.Options{})
+}

@@ -22,6 +22,7 @@
 //	                                                       GSI1SK=GSI2SK=<created>#<id>, GSI2PK=DEPLOYMENTS
 //	DEP#<id>         ACTIVE      lock: the one active run  run
 //	DEP#<id>         RUN#<runID> a run                     doc, enc, ver, status, ttl (once finished)
+//	DEP#<id>         BACKUP#<stamp>#<type>  a backup record  doc, enc (see backups.go)
 //	HOST#<host>      CLAIM       host belongs to dep       dep, server
 //	IID#<instance>   CLAIM       EC2 instance belongs      dep, host, server
 //	IDEM#<key>       IDEM        idempotency record        doc, status, ttl
@@ -41,6 +42,7 @@
 //	FindServerByInstanceID     GetItem IID#id/CLAIM
 //	GetRun                     GetItem DEP#id/RUN#runID (consistent)
 //	ListRuns                   Query PK=DEP#id, begins_with(SK, "RUN#"), descending (consistent)
+//	ListBackups                Query PK=DEP#id, begins_with(SK, "BACKUP#"), descending (consistent)
 //	ActiveRun                  GetItem DEP#id/ACTIVE, then GetItem of its run
 //	DeleteDeployment (rest)    Query PK=DEP#id (keys only), then BatchWriteItem deletes;
 //	                           first GetItem DEP#id/RELEASE (consistent) only if this

@@ -92,5 +92,8 @@ func TestDynamoAgainstDynalite(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, env storetest.Env) deploy.Store {
 		return p.newStore(t, rec, env)
 	}, storetest.Options{NoTransactions: true})
+	storetest.RunBackups(t, func(t *testing.T, env storetest.Env) deploy.Store {
+		return p.newStore(t, rec, env)
+	}, storetest.Options{NoTransactions: true})
 	rec.check(t)
 }

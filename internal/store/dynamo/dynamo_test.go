@@ -126,6 +126,9 @@ func TestConformanceMinidyn(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, env storetest.Env) deploy.Store {
 		return p.newStore(t, rec, env)
 	}, storetest.Options{})
+	storetest.RunBackups(t, func(t *testing.T, env storetest.Env) deploy.Store {
+		return p.newStore(t, rec, env)
+	}, storetest.Options{})
 	rec.check(t)
 }
 
