@@ -185,9 +185,13 @@ func watch(url string, others []string, stop <-chan struct{}) (statuses []string
 
 // duringMaintenance runs fn while watching url: it must answer 503 with
 // Retry-After while fn's run is in its middle, the others 200 all along,
-// and url Eden's front page once fn is done (when up).
+// and url Eden's front page, titled as before, once fn is done (when up).
 func duringMaintenance(t *testing.T, url string, others []string, up bool, fn func()) {
 	t.Helper()
+	var title string
+	if up {
+		title = newEdenClient(t, url).get("/").Title()
+	}
 	stop := make(chan struct{})
 	var statuses, problems []string
 	done := make(chan struct{})
@@ -205,8 +209,8 @@ func duringMaintenance(t *testing.T, url string, others []string, up bool, fn fu
 		t.Errorf("%s answered %v while the run ran: never 503, the maintenance page", url, statuses)
 	}
 	if up {
-		if title := newEdenClient(t, url).get("/").Title(); title != edenTitle {
-			t.Errorf("%s after the run: title %q, want Eden's front page", url, title)
+		if after := newEdenClient(t, url).get("/").Title(); after != title {
+			t.Errorf("%s after the run: title %q, want Eden's front page as before (%q)", url, after, title)
 		}
 	}
 }
@@ -358,6 +362,7 @@ func checkDayTwo(t *testing.T, p *plane, db, eden, web *testhost.Host, inst, oth
 func checkOtherInstance(t *testing.T, p *plane, db, eden, web *testhost.Host, inst, other *deploy.Instance) {
 	d := p.d
 	typ := other.Type
+	title := newEdenClient(t, inst.URL).get("/").Title()
 	org := newOrganisation(inst, db, "from "+string(inst.Type))
 	org.create(t)
 	b := p.backupNow("backup to restore "+string(typ)+" from", inst.Type)
@@ -401,7 +406,7 @@ func checkOtherInstance(t *testing.T, p *plane, db, eden, web *testhost.Host, in
 	if err != nil || len(finals) == 0 || finals[0].Origin != deploy.BackupFinal || finals[0].Copy(deploy.CopyOffsite) == nil {
 		t.Errorf("the final backup of %s: %v, %v; want one kept off the server", typ, finals, err)
 	}
-	if title := newEdenClient(t, inst.URL).get("/").Title(); title != edenTitle {
-		t.Errorf("%s after the removal of %s: %q", inst.Type, typ, title)
+	if after := newEdenClient(t, inst.URL).get("/").Title(); after != title {
+		t.Errorf("%s after the removal of %s: title %q, want %q as before", inst.Type, typ, after, title)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -41,6 +42,8 @@ func TestFleet(t *testing.T) {
 		"bad instance ID": f.PutInstanceAddress(ctx, "web-1", "10.0.0.9"),
 		"bad address":     f.PutInstanceAddress(ctx, "i-0123456789abcdef0", "-oProxyCommand=x"),
 		"bad group":       f.PutGroupTags(ctx, "", tags),
+		"long group":      f.PutGroupTags(ctx, strings.Repeat("é", 256), tags),
+		"group with ;":    f.PutGroupTags(ctx, "eden;rm", tags),
 		"empty tag key":   f.PutGroupTags(ctx, "eden", map[string]string{"": "x"}),
 	} {
 		if !deploy.IsKind(err, deploy.KindInvalid) {
