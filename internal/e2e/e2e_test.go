@@ -77,11 +77,12 @@ func TestLocalProduct(t *testing.T) {
 		t.Errorf("prod instance is %s after its deploy, want deployed", s)
 	}
 	// What the run cost, as Step Functions bills it: one transition per
-	// state entered (StartRun, RunSteps, three per step, RecordSuccess,
+	// state entered (StartRun, RunSteps, four per step: PrepareStep,
+	// DispatchOrSkip, DispatchStep, RecordStep; RecordSuccess,
 	// HasLifecycleAction, Outcome, Done), on the run once its execution
 	// has ended.
-	if n := alice.waitTransitions(dep, run.ID, 30*time.Second).Transitions; n != 2+3*3+4 {
-		t.Errorf("the 3-tier deploy run cost %d transitions, want %d", n, 2+3*3+4)
+	if n := alice.waitTransitions(dep, run.ID, 30*time.Second).Transitions; n != 2+3*4+4 {
+		t.Errorf("the 3-tier deploy run cost %d transitions, want %d", n, 2+3*4+4)
 	}
 
 	// A second instance, then a management task on the first.

@@ -74,7 +74,7 @@ func runHistory(steps, lambdaRetries, taskRetries int) ([]string, int) {
 		} else {
 			lambda(1)
 		}
-		add("TaskStateExited", "TaskStateEntered")
+		add("TaskStateExited", "ChoiceStateEntered", "ChoiceStateExited", "TaskStateEntered")
 		if i == steps-1 {
 			for range taskRetries {
 				add("TaskScheduled", "TaskStarted", "TaskSubmitted", "TaskFailed")
@@ -88,9 +88,10 @@ func runHistory(steps, lambdaRetries, taskRetries int) ([]string, int) {
 	lambda(1)
 	add("TaskStateExited", "ChoiceStateEntered", "ChoiceStateExited", "ChoiceStateEntered", "ChoiceStateExited",
 		"SucceedStateEntered", "SucceedStateExited", "ExecutionSucceeded")
-	// StartRun, RunSteps, 3 per step, RecordSuccess, HasLifecycleAction,
+	// StartRun, RunSteps, 4 per step (PrepareStep, DispatchOrSkip,
+	// DispatchStep, RecordStep), RecordSuccess, HasLifecycleAction,
 	// Outcome, Done.
-	return h, 2 + 3*steps + 4 + lambdaRetries + taskRetries
+	return h, 2 + 4*steps + 4 + lambdaRetries + taskRetries
 }
 
 func TestTransitions(t *testing.T) {
