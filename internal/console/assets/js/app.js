@@ -21,6 +21,12 @@ let cleanup = [];
 
 export function say(text) { status.textContent = text; }
 
+// carried is a message that must outlive the navigation it causes (a
+// failed sign-in, an ended session, both followed by the sign-in page):
+// the next route says it instead of clearing the status.
+let carried = '';
+function sayAcross(text) { carried = text; say(text); }
+
 function navBar() {
   const s = session.get();
   if (!s) { replace(nav); return; }
@@ -48,7 +54,8 @@ const routes = [
 async function route() {
   for (const stop of cleanup) stop();
   cleanup = [];
-  say('');
+  say(carried);
+  carried = '';
   const hash = location.hash || '#/';
   const s = session.get();
   if (s && s.expires && Date.now() >= s.expires) session.clear();
@@ -79,12 +86,12 @@ async function start() {
   const resp = await fetch('/console/config.json', { credentials: 'omit', cache: 'no-store' });
   cfg = await resp.json();
   document.body.dataset.plane = cfg.plane || '';
-  onUnauthenticated(() => { session.clear(); say('Your session ended: sign in again.'); location.hash = '#/signin'; });
+  onUnauthenticated(() => { session.clear(); sayAcross('Your session ended: sign in again.'); location.hash = '#/signin'; });
   if (cfg.oidc) {
     try {
       if (await finishOIDC(cfg.oidc)) location.hash = '#/';
     } catch (e) {
-      say(String(e.message || e));
+      sayAcross(String(e.message || e));
     }
   }
   window.addEventListener('hashchange', route);
