@@ -102,6 +102,7 @@ deps-npm:
 
 vet:
 	@bad=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$bad" ]; then echo "gofmt:"; echo "$$bad"; exit 1; fi
+	$(GO) mod tidy -diff
 	$(GO) vet ./...
 
 lint: vet
