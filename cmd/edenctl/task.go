@@ -71,7 +71,13 @@ they run.`,
 }
 
 func (a *app) taskRun(ctx context.Context, dep, inst string, body httpapi.TaskRequest, rf runFlags) error {
-	resp, err := a.call(ctx, request{method: http.MethodPost, path: instancePath(dep, inst) + "/tasks", body: body})
+	return a.startRun(ctx, request{method: http.MethodPost, path: instancePath(dep, inst) + "/tasks", body: body}, rf)
+}
+
+// startRun sends req, which answers with the run it started, prints the
+// run and waits for its end when rf asks.
+func (a *app) startRun(ctx context.Context, req request, rf runFlags) error {
+	resp, err := a.call(ctx, req)
 	if err != nil {
 		return err
 	}

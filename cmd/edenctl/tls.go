@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 
@@ -77,16 +76,5 @@ func (a *app) instanceTLS(ctx context.Context, dep, typ string, f tlsFlags, rf r
 			body.TLS.Mode = deploy.TLSOwn
 		}
 	}
-	resp, err := a.call(ctx, request{method: http.MethodPut, path: instancePath(dep, typ) + "/tls", body: body})
-	if err != nil {
-		return err
-	}
-	var out httpapi.RunStarted
-	if err := decodeInto(resp, &out); err != nil {
-		return err
-	}
-	if err := a.emit(resp.body, runIDs(out.Run), func(w io.Writer) { printStarted(w, out.Run) }); err != nil {
-		return err
-	}
-	return a.maybeWait(ctx, rf, out.Run)
+	return a.startRun(ctx, request{method: http.MethodPut, path: instancePath(dep, typ) + "/tls", body: body}, rf)
 }

@@ -429,37 +429,49 @@ func (s *Service) StartTask(ctx context.Context, c Caller, id string, req TaskRe
 	if !req.Kind.Task() && req.Kind != deploy.RunDeploy && req.Kind != deploy.RunAddInstance {
 		return nil, deploy.Invalid("task", "%q is not a task: use clean, pull, restart, backup, restore or remove", req.Kind)
 	}
-	restore, err := s.restoreSource(ctx, c, id, req)
+	if err := checkBackupNamed(id, req); err != nil {
+		return nil, err
+	}
+	d, err := s.visible(ctx, c, id)
 	if err != nil {
 		return nil, err
 	}
 	if req.Kind == deploy.RunDeploy || req.Kind == deploy.RunAddInstance {
 		// "deploy" re-runs the install of any instance: the first one's is
 		// a deploy run, a later one's an add-instance run.
-		d, err := s.visible(ctx, c, id)
-		if err != nil {
-			return nil, err
-		}
 		req.Kind = deploy.RunAddInstance
 		if first := d.FirstInstance(); first != nil && first.Type == req.Instance {
 			req.Kind = deploy.RunDeploy
 		}
 	}
-	return s.startRun(ctx, c, id, deploy.RunRequest{Kind: req.Kind, Instance: req.Instance, Confirm: req.Confirm, DryRun: req.DryRun, Requester: c.User, Restore: restore})
+	run := deploy.RunRequest{Kind: req.Kind, Instance: req.Instance, Confirm: req.Confirm, DryRun: req.DryRun, Requester: c.User}
+	if req.Kind == deploy.RunRestore {
+		run.Restore = &deploy.RestoreSource{Backup: req.Backup}
+	}
+	// The rules first (a confirmation missing, a run active): they need no
+	// lookup of the backup.
+	if err := s.checkRun(ctx, d, run); err != nil {
+		return nil, err
+	}
+	if req.Kind == deploy.RunRestore {
+		if run.Restore, err = s.restoreSource(ctx, d, req.Backup); err != nil {
+			return nil, err
+		}
+	}
+	return s.startChecked(ctx, d, run)
 }
 
-func (s *Service) startRun(ctx context.Context, c Caller, id string, req deploy.RunRequest) (*deploy.Run, error) {
-	d, err := s.visible(ctx, c, id)
+// checkRun checks the rules of a run of d against the run active on it.
+func (s *Service) checkRun(ctx context.Context, d *deploy.Deployment, req deploy.RunRequest) error {
+	active, err := s.activeRun(ctx, d.ID)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	active, err := s.activeRun(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if err := d.CheckRun(req, active); err != nil {
-		return nil, err
-	}
+	return d.CheckRun(req, active)
+}
+
+// startChecked records and starts a run of d that checkRun allowed.
+func (s *Service) startChecked(ctx context.Context, d *deploy.Deployment, req deploy.RunRequest) (*deploy.Run, error) {
 	now := s.cfg.Now()
 	run, err := d.NewRun(deploy.NewID("r-", now), req, now)
 	if err != nil {

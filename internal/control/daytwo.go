@@ -48,34 +48,23 @@ func (s *Service) GetBackup(ctx context.Context, c Caller, id, backupID string) 
 	return s.cfg.Backups.Get(ctx, id, backupID)
 }
 
-// restoreSource returns the backup a restore request names, checked: one
-// of this deployment with a copy left. Other tasks take no backup.
-func (s *Service) restoreSource(ctx context.Context, c Caller, id string, req TaskRequest) (*deploy.RestoreSource, error) {
-	if req.Kind != deploy.RunRestore {
-		if req.Backup != "" {
-			return nil, deploy.Invalid("backup", "only a restore takes a backup, not %s", req.Kind)
-		}
-		return nil, nil
+// checkBackupNamed checks that a restore request names a backup, and
+// that no other task does.
+func checkBackupNamed(id string, req TaskRequest) error {
+	switch {
+	case req.Kind != deploy.RunRestore && req.Backup != "":
+		return deploy.Invalid("backup", "only a restore takes a backup, not %s", req.Kind)
+	case req.Kind == deploy.RunRestore && req.Backup == "":
+		return deploy.Invalid("backup", "is required: the ID of the backup to restore (list them with GET /v1/deployments/%s/backups)", id)
 	}
-	if req.Backup == "" {
-		return nil, deploy.Invalid("backup", "is required: the ID of the backup to restore (list them with GET /v1/deployments/%s/backups)", id)
-	}
-	d, err := s.visible(ctx, c, id)
-	if err != nil {
-		return nil, err
-	}
-	// The rules first (a confirmation missing, a run active): they need
-	// no lookup.
-	active, err := s.activeRun(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	named := deploy.RunRequest{Kind: req.Kind, Instance: req.Instance, Confirm: req.Confirm, Restore: &deploy.RestoreSource{Backup: req.Backup}}
-	if err := d.CheckRun(named, active); err != nil {
-		return nil, err
-	}
+	return nil
+}
+
+// restoreSource returns the backup a restore of d names, checked: one of
+// this deployment with a copy left.
+func (s *Service) restoreSource(ctx context.Context, d *deploy.Deployment, backupID string) (*deploy.RestoreSource, error) {
 	if s.cfg.Backups == nil {
 		return nil, errNoBackups
 	}
-	return s.cfg.Backups.RestoreSource(ctx, d, req.Backup)
+	return s.cfg.Backups.RestoreSource(ctx, d, backupID)
 }

@@ -316,9 +316,17 @@ func (a *API) startTask(c *call) error {
 		Kind: deploy.RunKind(req.Task), Instance: deploy.InstanceType(c.r.PathValue("type")), Confirm: req.Confirm, DryRun: req.DryRun,
 		Backup: req.Backup,
 	})
+	return a.runAccepted(c, "start task", id, run, err)
+}
+
+// runAccepted answers a request that started run on deployment id: 202
+// with the run and its Location, or err when there is no run (op names
+// the call that returned it). A run that exists but could not start is
+// answered too, as started explains.
+func (a *API) runAccepted(c *call, op, id string, run *deploy.Run, err error) error {
 	if run == nil {
 		if err == nil {
-			err = errInternal("start task returned no run")
+			err = errInternal(op + " returned no run")
 		}
 		return err
 	}

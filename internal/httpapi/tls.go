@@ -1,8 +1,6 @@
 package httpapi
 
 import (
-	"net/http"
-
 	"github.com/edendeploy/edendeploy/internal/control"
 	"github.com/edendeploy/edendeploy/internal/deploy"
 )
@@ -24,16 +22,5 @@ func (a *API) putTLS(c *call) error {
 	id := c.r.PathValue("id")
 	run, err := a.cfg.Service.ReplaceTLS(c.r.Context(), c.caller, id, deploy.InstanceType(c.r.PathValue("type")),
 		control.TLSRequest{URL: req.URL, TLS: req.TLS, DryRun: req.DryRun})
-	if run == nil {
-		if err == nil {
-			err = errInternal("replace TLS returned no run")
-		}
-		return err
-	}
-	if err := a.started(c, run, err); err != nil {
-		return err
-	}
-	c.run = run.ID
-	c.w.Header().Set("Location", runPath(id, run.ID))
-	return writeJSON(c.w, http.StatusAccepted, RunStarted{Run: shown(run)})
+	return a.runAccepted(c, "replace TLS", id, run, err)
 }

@@ -495,11 +495,7 @@ func pageDescending(c *bbolt.Cursor, after string, limit int, take func(k, v []b
 	if after == "" {
 		k, v = c.Last()
 	} else {
-		if k, _ = c.Seek([]byte(after)); k == nil {
-			k, v = c.Last()
-		} else {
-			k, v = c.Prev()
-		}
+		k, v = seekBefore(c, []byte(after))
 	}
 	n := 0
 	var last []byte
@@ -521,6 +517,15 @@ func pageDescending(c *bbolt.Cursor, after string, limit int, take func(k, v []b
 }
 
 var errSkip = errors.New("skip")
+
+// seekBefore moves c to the greatest key less than key (the last key when
+// none is at or after it) and returns it, or nil when there is none.
+func seekBefore(c *bbolt.Cursor, key []byte) (k, v []byte) {
+	if k, _ = c.Seek(key); k == nil {
+		return c.Last()
+	}
+	return c.Prev()
+}
 
 // UpdateDeployment implements deploy.DeploymentStore.
 func (s *Store) UpdateDeployment(ctx context.Context, d *deploy.Deployment) error {

@@ -129,22 +129,12 @@ func pageAscending(c *bbolt.Cursor, prefix []byte, after string, limit int, take
 // pageDescendingPrefix visits the keys under prefix before after (all
 // when it is ""), greatest first.
 func pageDescendingPrefix(c *bbolt.Cursor, prefix []byte, after string, limit int, take func(k, v []byte) error) (string, error) {
-	var k, v []byte
+	start := []byte(after)
 	if after == "" {
-		// The greatest key under prefix: seek past it, step back.
-		end := append(append([]byte(nil), prefix...), 0xff)
-		if k, _ = c.Seek(end); k == nil {
-			k, v = c.Last()
-		} else {
-			k, v = c.Prev()
-		}
-	} else {
-		if k, _ = c.Seek([]byte(after)); k == nil {
-			k, v = c.Last()
-		} else {
-			k, v = c.Prev()
-		}
+		// The greatest key under prefix is the last before prefix+0xff.
+		start = append(append([]byte(nil), prefix...), 0xff)
 	}
+	k, v := seekBefore(c, start)
 	n := 0
 	var last []byte
 	for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Prev() {
@@ -289,16 +279,7 @@ func (s *Store) ListSchedules(ctx context.Context, deploymentID string, p deploy
 
 // DeleteSchedule implements deploy.ScheduleStore.
 func (s *Store) DeleteSchedule(ctx context.Context, deploymentID, id string) error {
-	return s.update("delete schedule "+id, func(tx *bbolt.Tx) error {
-		k := joinKey(deploymentID, id)
-		if tx.Bucket(bSchedules).Get(k) == nil {
-			return deploy.NotFound("schedule %s not found", id)
-		}
-		if err := tx.Bucket(bSchedules).Delete(k); err != nil {
-			return err
-		}
-		return deletePrefix(tx.Bucket(bFires), prefixKey(deploymentID, id))
-	})
+	return s.deleteWithChildren("schedule", bSchedules, bFires, deploymentID, id)
 }
 
 // --- fires ---
@@ -388,15 +369,22 @@ func (s *Store) ListWebhooks(ctx context.Context, deploymentID string, p deploy.
 
 // DeleteWebhook implements deploy.WebhookStore.
 func (s *Store) DeleteWebhook(ctx context.Context, deploymentID, id string) error {
-	return s.update("delete webhook "+id, func(tx *bbolt.Tx) error {
+	return s.deleteWithChildren("webhook", bWebhooks, bDeliveries, deploymentID, id)
+}
+
+// deleteWithChildren deletes the record id of a deployment from bucket
+// (NotFound if it is not there) and, in the same transaction, the records
+// under it in children (a schedule's fires, a webhook's deliveries).
+func (s *Store) deleteWithChildren(what string, bucket, children []byte, deploymentID, id string) error {
+	return s.update("delete "+what+" "+id, func(tx *bbolt.Tx) error {
 		k := joinKey(deploymentID, id)
-		if tx.Bucket(bWebhooks).Get(k) == nil {
-			return deploy.NotFound("webhook %s not found", id)
+		if tx.Bucket(bucket).Get(k) == nil {
+			return deploy.NotFound("%s %s not found", what, id)
 		}
-		if err := tx.Bucket(bWebhooks).Delete(k); err != nil {
+		if err := tx.Bucket(bucket).Delete(k); err != nil {
 			return err
 		}
-		return deletePrefix(tx.Bucket(bDeliveries), prefixKey(deploymentID, id))
+		return deletePrefix(tx.Bucket(children), prefixKey(deploymentID, id))
 	})
 }
 

@@ -680,17 +680,22 @@ func (s *Store) purge(ctx context.Context, op, id string, record bool) error {
 			return err
 		}
 	}
-	in := &dynamodb.QueryInput{
+	return s.deleteQueried(ctx, op+": delete runs", &dynamodb.QueryInput{
 		TableName:                 &s.table,
 		KeyConditionExpression:    aws.String("PK = :pk"),
 		ExpressionAttributeValues: item{":pk": str(pfxDeployment + id)},
 		ProjectionExpression:      aws.String("PK, SK"),
 		ConsistentRead:            aws.Bool(true),
-	}
+	})
+}
+
+// deleteQueried deletes every item the query in finds (its projection
+// holds the keys), page by page, 25 keys to a batch.
+func (s *Store) deleteQueried(ctx context.Context, op string, in *dynamodb.QueryInput) error {
 	for {
 		out, err := s.db.Query(ctx, in)
 		if err != nil {
-			return wrap(op+": delete runs", err)
+			return wrap(op, err)
 		}
 		for len(out.Items) > 0 {
 			n := min(25, len(out.Items))

@@ -8,7 +8,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/edendeploy/edendeploy/internal/deploy"
 	"github.com/edendeploy/edendeploy/internal/store/record"
@@ -164,34 +163,13 @@ func (s *Store) queryPage(ctx context.Context, op, pk, prefix, after string, des
 
 // deleteUnder deletes the partition's items whose SK starts with prefix.
 func (s *Store) deleteUnder(ctx context.Context, op, pk, prefix string) error {
-	in := &dynamodb.QueryInput{
+	return s.deleteQueried(ctx, op, &dynamodb.QueryInput{
 		TableName:                 &s.table,
 		KeyConditionExpression:    aws.String("PK = :pk AND begins_with(SK, :pfx)"),
 		ExpressionAttributeValues: item{":pk": str(pk), ":pfx": str(prefix)},
 		ProjectionExpression:      aws.String("PK, SK"),
 		ConsistentRead:            aws.Bool(true),
-	}
-	for {
-		out, err := s.db.Query(ctx, in)
-		if err != nil {
-			return wrap(op, err)
-		}
-		for len(out.Items) > 0 {
-			n := min(25, len(out.Items))
-			reqs := make([]types.WriteRequest, n)
-			for i, it := range out.Items[:n] {
-				reqs[i] = types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: key(getS(it, AttrPK), getS(it, AttrSK))}}
-			}
-			if err := s.batchDelete(ctx, op, reqs); err != nil {
-				return err
-			}
-			out.Items = out.Items[n:]
-		}
-		if out.LastEvaluatedKey == nil {
-			return nil
-		}
-		in.ExclusiveStartKey = out.LastEvaluatedKey
-	}
+	})
 }
 
 // deleteItem deletes the item at k if it exists, or returns NotFound.
