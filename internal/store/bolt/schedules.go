@@ -98,46 +98,32 @@ func versionOf(what string) func([]byte) (int, error) {
 	}
 }
 
-// pageAscending visits the keys under prefix after after (all when it is
-// ""), smallest first, and returns the position to continue from when
-// more remain.
-func pageAscending(c *bbolt.Cursor, prefix []byte, after string, limit int, take func(k, v []byte) error) (string, error) {
+// pageUnder visits the keys under prefix that come after after in the
+// order asked (all when after is ""): smallest first, or greatest first
+// when desc. It stops once take has taken limit of them and returns the
+// position to continue from when more remain.
+func pageUnder(c *bbolt.Cursor, prefix []byte, after string, limit int, desc bool, take func(k, v []byte) error) (string, error) {
 	var k, v []byte
-	if after == "" {
+	step := c.Next
+	switch {
+	case desc:
+		step = c.Prev
+		start := []byte(after)
+		if after == "" {
+			// The greatest key under prefix is the last before prefix+0xff.
+			start = append(append([]byte(nil), prefix...), 0xff)
+		}
+		k, v = seekBefore(c, start)
+	case after == "":
 		k, v = c.Seek(prefix)
-	} else {
-		k, v = c.Seek([]byte(after))
-		if k != nil && bytes.Equal(k, []byte(after)) {
+	default:
+		if k, v = c.Seek([]byte(after)); k != nil && bytes.Equal(k, []byte(after)) {
 			k, v = c.Next()
 		}
 	}
 	n := 0
 	var last []byte
-	for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		if n == limit {
-			return string(last), nil
-		}
-		if err := take(k, v); err != nil {
-			return "", err
-		}
-		n++
-		last = append(last[:0], k...)
-	}
-	return "", nil
-}
-
-// pageDescendingPrefix visits the keys under prefix before after (all
-// when it is ""), greatest first.
-func pageDescendingPrefix(c *bbolt.Cursor, prefix []byte, after string, limit int, take func(k, v []byte) error) (string, error) {
-	start := []byte(after)
-	if after == "" {
-		// The greatest key under prefix is the last before prefix+0xff.
-		start = append(append([]byte(nil), prefix...), 0xff)
-	}
-	k, v := seekBefore(c, start)
-	n := 0
-	var last []byte
-	for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Prev() {
+	for ; k != nil && bytes.HasPrefix(k, prefix); k, v = step() {
 		if n == limit {
 			return string(last), nil
 		}
@@ -216,14 +202,10 @@ func listJSON[T any](s *Store, op string, bucket, prefix []byte, list, scope str
 	if err != nil {
 		return nil, "", fmt.Errorf("bolt: %s: %w", op, err)
 	}
-	pager := pageAscending
-	if desc {
-		pager = pageDescendingPrefix
-	}
 	var out []*T
 	var next string
 	err = s.view(op, func(tx *bbolt.Tx) error {
-		last, err := pager(tx.Bucket(bucket).Cursor(), prefix, after, limit, func(k, b []byte) error {
+		last, err := pageUnder(tx.Bucket(bucket).Cursor(), prefix, after, limit, desc, func(k, b []byte) error {
 			var v T
 			if err := record.DecodeJSON(list, b, &v); err != nil {
 				return err
